@@ -1,0 +1,234 @@
+{#- Revenue KPIs (metrics.md "Revenue") per period (month, fiscal quarter, fiscal year) and slice
+    (company, team, rep, customer region / acquisition channel / segment). Dense: every period
+    from the first with a live order or payment through the as-of period, for every slice value
+    seen, with zero measures where nothing happened. -#}
+{%- set grains = ['month', 'quarter', 'year'] -%}
+{%- set slices = {
+    'team': 'team_id',
+    'rep': 'rep_id',
+    'region': 'customer_region',
+    'channel': 'customer_acquisition_channel',
+    'segment': 'customer_segment',
+} -%}
+{%- set growth_measures = ['bookings', 'orders', 'cash_collected', 'gross_profit'] -%}
+
+with
+
+live_orders as (
+
+    select * from {{ ref('fct_orders') }}
+    where is_live
+
+),
+
+live_order_payments as (
+
+    select * from {{ ref('fct_payments') }}
+    where is_order_live
+
+),
+
+periods as (
+
+    select * from {{ ref('int_periods') }}
+
+),
+
+revenue_events as (
+
+    select
+        signed_on as event_on,
+        order_id,
+        customer_id,
+        team_id,
+        rep_id,
+        customer_region,
+        customer_acquisition_channel,
+        customer_segment,
+        amount_rpt as booking_rpt,
+        gross_profit_rpt,
+        case when gross_profit_rpt is null then 1 else 0 end as is_gross_profit_missing,
+        cast(null as decimal(18, 4)) as payment_rpt
+    from live_orders
+
+    union all
+
+    select
+        paid_on as event_on,
+        cast(null as varchar) as order_id,
+        customer_id,
+        team_id,
+        rep_id,
+        customer_region,
+        customer_acquisition_channel,
+        customer_segment,
+        cast(null as decimal(18, 4)) as booking_rpt,
+        cast(null as decimal(18, 4)) as gross_profit_rpt,
+        0 as is_gross_profit_missing,
+        amount_rpt as payment_rpt
+    from live_order_payments
+
+),
+
+bucketed as (
+
+    {% for grain in grains %}
+    select
+        '{{ grain }}' as period_type,
+        {{ period_start(grain, 'event_on') }} as period_start,
+        revenue_events.*
+    from revenue_events
+    {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+
+),
+
+sliced as (
+
+    select
+        'company' as slice,
+        cast(null as varchar) as slice_value,
+        bucketed.*
+    from bucketed
+    {% for slice, column in slices.items() %}
+    union all
+    select
+        '{{ slice }}' as slice,
+        coalesce(cast({{ column }} as varchar), 'unknown') as slice_value,
+        bucketed.*
+    from bucketed
+    {% endfor %}
+
+),
+
+aggregated as (
+
+    select
+        period_type,
+        period_start,
+        slice,
+        slice_value,
+        sum(booking_rpt) as bookings,
+        count(order_id) as orders,
+        count(distinct case when order_id is not null then customer_id end) as ordering_customers,
+        sum(payment_rpt) as cash_collected,
+        sum(gross_profit_rpt) as known_gross_profit,
+        sum(is_gross_profit_missing) as orders_missing_gross_profit
+    from sliced
+    group by period_type, period_start, slice, slice_value
+
+),
+
+first_periods as (
+
+    select
+        period_type,
+        min(period_start) as first_period_start
+    from aggregated
+    group by period_type
+
+),
+
+slice_values as (
+
+    select distinct slice, slice_value
+    from aggregated
+
+),
+
+spine as (
+
+    select
+        periods.period_type,
+        periods.period_start,
+        periods.period_end,
+        periods.is_partial,
+        periods.prior_period_start,
+        periods.prior_year_start,
+        slice_values.slice,
+        slice_values.slice_value
+    from periods
+    inner join first_periods
+        on periods.period_type = first_periods.period_type
+        and periods.period_start >= first_periods.first_period_start
+    cross join slice_values
+
+),
+
+dense as (
+
+    select
+        spine.*,
+        cast(coalesce(aggregated.bookings, 0) as decimal(18, 4)) as bookings,
+        coalesce(aggregated.orders, 0) as orders,
+        coalesce(aggregated.ordering_customers, 0) as ordering_customers,
+        cast(coalesce(aggregated.cash_collected, 0) as decimal(18, 4)) as cash_collected,
+        -- unknown if any live order of the period lacks cost (and no default margin is set)
+        case
+            when coalesce(aggregated.orders_missing_gross_profit, 0) > 0 then null
+            else cast(coalesce(aggregated.known_gross_profit, 0) as decimal(18, 4))
+        end as gross_profit
+    from spine
+    left join aggregated
+        on spine.period_type = aggregated.period_type
+        and spine.period_start = aggregated.period_start
+        and spine.slice = aggregated.slice
+        and spine.slice_value is not distinct from aggregated.slice_value
+
+),
+
+with_prior as (
+
+    select
+        dense.*,
+        {% for m in growth_measures %}
+        prior_period.{{ m }} as {{ m }}_prior_period,
+        prior_year.{{ m }} as {{ m }}_prior_year{{ ',' if not loop.last }}
+        {% endfor %}
+    from dense
+    left join dense as prior_period
+        on dense.period_type = prior_period.period_type
+        and dense.slice = prior_period.slice
+        and dense.slice_value is not distinct from prior_period.slice_value
+        and dense.prior_period_start = prior_period.period_start
+    left join dense as prior_year
+        on dense.period_type = prior_year.period_type
+        and dense.slice = prior_year.slice
+        and dense.slice_value is not distinct from prior_year.slice_value
+        and dense.prior_year_start = prior_year.period_start
+
+),
+
+final as (
+
+    select
+        ---------- keys
+        period_type,
+        period_start,
+        period_end,
+        is_partial,
+        slice,
+        slice_value,
+
+        ---------- measures
+        bookings,
+        orders,
+        ordering_customers,
+        {{ safe_divide('bookings', 'orders') }} as aov,
+        cash_collected,
+        gross_profit,
+
+        ---------- comparisons
+        {% for m in growth_measures %}
+        {{ m }}_prior_period,
+        {{ m }}_prior_year,
+        case when period_type = 'month' then {{ growth(m, m ~ '_prior_period') }} end as {{ m }}_mom,
+        case when period_type = 'quarter' then {{ growth(m, m ~ '_prior_period') }} end as {{ m }}_qoq,
+        {{ growth(m, m ~ '_prior_year') }} as {{ m }}_yoy{{ ',' if not loop.last }}
+        {% endfor %}
+
+    from with_prior
+
+)
+
+select * from final

@@ -1,0 +1,39 @@
+with
+
+source as (
+
+    {{ latest_versions(source('raw', 'activities'), ['activity_id']) }}
+
+),
+
+renamed as (
+
+    select
+        ---------- ids
+        cast(activity_id as varchar) as activity_id,
+        cast(rep_id as varchar) as rep_id,
+        cast(lead_id as varchar) as lead_id,
+        cast(opportunity_id as varchar) as opportunity_id,
+        cast(customer_id as varchar) as customer_id,
+
+        ---------- strings
+        {{ clean_code('activity_type') }} as activity_type,
+        {{ clean_code('direction') }} as direction,
+
+        ---------- timestamps
+        cast(occurred_at as timestamptz) as occurred_at,
+        {{ to_local_timestamp('occurred_at') }} as occurred_at_local,
+        {{ to_local_date('occurred_at') }} as occurred_on,
+        cast(updated_at as timestamptz) as updated_at,
+
+        ---------- lineage
+        _batch_id,
+        _loaded_at,
+        _source_system
+
+    from source
+    where occurred_at < {{ as_of_cutoff() }}
+
+)
+
+select * from renamed

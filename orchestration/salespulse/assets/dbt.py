@@ -1,0 +1,96 @@
+"""dbt models as Dagster assets: staging -> intermediate -> marts, with dbt tests as asset checks.
+
+dbt sources in schema ``raw`` map onto the raw assets' keys, so the lineage reads
+raw -> staging -> marts -> reporting without hand-drawn edges. Error-severity dbt tests become
+blocking asset checks; ``dbt build`` stops downstream models when one fails.
+"""
+
+
+import json
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetExecutionContext, AssetKey
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
+
+from .. import progress
+from ..project import dbt_project, ensure_manifest
+from ..resources import SalespulseSettings
+from ..settings import Settings
+
+
+class SalespulseTranslator(DagsterDbtTranslator):
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            return AssetKey(["raw", dbt_resource_props["name"]])
+        return AssetKey([dbt_resource_props["name"]])
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        fqn = dbt_resource_props.get("fqn") or []
+        # fqn = [project, folder, ..., model]: the first folder under models/ is the layer.
+        return fqn[1] if len(fqn) > 2 else "dbt"
+
+
+translator = SalespulseTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+
+
+@contextmanager
+def dbt_environment(settings: Settings) -> Iterator[None]:
+    """Point the dbt subprocess (profiles.yml reads these) at the configured warehouse."""
+    wanted = {
+        "SALESPULSE_BUILD_DB": str(settings.build_db),
+        "SALESPULSE_DBT_THREADS": str(settings.dbt_threads),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+    saved = {k: os.environ.get(k) for k in wanted}
+    os.environ.update(wanted)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def dbt_build_args(settings: Settings) -> list[str]:
+    return ["build", "--vars", json.dumps(settings.dbt_vars())]
+
+
+@dbt_assets(
+    manifest=ensure_manifest(),
+    project=dbt_project,
+    dagster_dbt_translator=translator,
+    name="dbt_models",
+)
+def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, settings: SalespulseSettings):
+    cfg = settings.get()
+    progress.report(f"dbt: build (as of {cfg.effective_as_of}) on {cfg.build_db}")
+    built = tests = failed = warned = 0
+    with dbt_environment(cfg):
+        invocation = dbt.cli(dbt_build_args(cfg), context=context, raise_on_error=False)
+        for event in invocation.stream():
+            if isinstance(event, AssetCheckResult):
+                tests += 1
+                if not event.passed and event.severity == AssetCheckSeverity.ERROR:
+                    failed += 1
+                    progress.report(f"dbt: check FAILED: {event.check_name} on {event.asset_key.to_user_string()}")
+                elif not event.passed:
+                    warned += 1
+                    progress.report(f"dbt: warning: {event.check_name} on {event.asset_key.to_user_string()}")
+            else:
+                built += 1
+                key = getattr(event, "asset_key", None) or getattr(event, "output_name", "")
+                name = key.to_user_string() if isinstance(key, AssetKey) else str(key)
+                progress.report(f"dbt: built {name}")
+            yield event
+        progress.report(f"dbt: {built} models built, {tests} tests run, {failed} failed, {warned} warnings")
+        if not invocation.is_successful():
+            errors = invocation.get_error()
+            raise RuntimeError(
+                f"dbt build failed: {failed} blocking check(s) failed or a model errored; "
+                "the reporting database was not touched. " + (str(errors) if errors else "")
+            )

@@ -1,0 +1,54 @@
+"""Publication: the reporting database, built only from a fully checked dbt build."""
+
+
+import json
+
+from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
+
+from .. import progress
+from ..project import ensure_manifest
+from ..publish import mart_tables, publish
+from ..resources import SalespulseSettings
+
+
+def kpi_mart_names() -> list[str]:
+    """The KPI marts of the dbt project (models named ``kpi_*``), read from the manifest."""
+    manifest = json.loads(ensure_manifest().read_text(encoding="utf-8"))
+    return sorted(
+        node["name"]
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model" and node["name"].startswith("kpi_")
+    )
+
+
+# KPI marts written by Python assets (not dbt models) into the build warehouse's marts schema.
+PYTHON_MARTS = ["kpi_clv_predicted"]
+KPI_MARTS = sorted(kpi_mart_names() + PYTHON_MARTS)
+
+
+@asset(
+    key=AssetKey(["reporting"]),
+    deps=[AssetKey([name]) for name in KPI_MARTS],
+    group_name="reporting",
+    kinds={"duckdb"},
+    description="The published reporting database (default warehouse/reporting.duckdb): every KPI mart "
+    "of a fully checked build, swapped in atomically. BI tools and analysts read this file, never "
+    "the build warehouse.",
+)
+def reporting(context: AssetExecutionContext, settings: SalespulseSettings) -> MaterializeResult:
+    cfg = settings.get()
+    built = set(mart_tables(cfg.build_db))
+    missing = [m for m in KPI_MARTS if m not in built]
+    if missing:
+        raise RuntimeError(f"cannot publish: KPI marts missing from the build warehouse: {', '.join(missing)}")
+    progress.report(f"publish: {len(KPI_MARTS)} KPI marts -> {cfg.reporting_db}")
+    pub = publish(cfg.build_db, cfg.reporting_db, KPI_MARTS, as_of=cfg.effective_as_of, run_id=context.run.run_id)
+    progress.report(f"publish: done ({pub.bytes / 1e6:.1f} MB)")
+    return MaterializeResult(
+        metadata={
+            "path": MetadataValue.path(str(pub.path)),
+            "tables": MetadataValue.json(pub.tables),
+            "as_of": cfg.effective_as_of.isoformat(),
+            "size_bytes": pub.bytes,
+        }
+    )

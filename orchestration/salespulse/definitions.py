@@ -1,0 +1,39 @@
+"""The Dagster entry point (``workspace.yaml`` loads this module)."""
+
+from __future__ import annotations
+
+from dagster import AssetSelection, Definitions, ScheduleDefinition, define_asset_job, in_process_executor
+
+from .assets.clv import clv_predictions_valid, kpi_clv_predicted
+from .assets.dbt import dbt_models
+from .assets.raw import raw_tables
+from .assets.reporting import reporting
+from .resources import build_resources
+from .settings import load_settings
+
+REFRESH_JOB = "refresh"
+
+# One DuckDB file has one writer: run a refresh's steps in one process, one after another.
+refresh_job = define_asset_job(
+    REFRESH_JOB,
+    selection=AssetSelection.all(),
+    executor_def=in_process_executor,
+    description="Load the landing files into raw, build and test every dbt model, publish the "
+    "reporting database when every blocking check passed.",
+)
+
+daily_refresh = ScheduleDefinition(
+    name="daily_refresh",
+    job=refresh_job,
+    cron_schedule="0 2 * * *",
+    execution_timezone=load_settings().timezone,
+    description="Daily refresh at 02:00 in the reporting time zone.",
+)
+
+defs = Definitions(
+    assets=[raw_tables, dbt_models, kpi_clv_predicted, reporting],
+    asset_checks=[clv_predictions_valid],
+    jobs=[refresh_job],
+    schedules=[daily_refresh],
+    resources=build_resources(),
+)

@@ -1,0 +1,49 @@
+"""Dagster resources: the settings object and the dbt CLI."""
+
+
+import datetime as dt
+import shutil
+import sys
+from pathlib import Path
+
+from dagster import ConfigurableResource
+from dagster_dbt import DbtCliResource
+
+from .project import dbt_project
+from .settings import Settings, load_settings
+
+
+class SalespulseSettings(ConfigurableResource):
+    """Exposes :class:`~salespulse.settings.Settings` to assets.
+
+    Fields left empty fall back to the YAML file and the environment (see settings.py); a run
+    launched by ``salespulse refresh --as-of ...`` fills them from the command line.
+    """
+
+    as_of: str | None = None
+    landing_dir: str | None = None
+    build_db: str | None = None
+    reporting_db: str | None = None
+
+    def get(self) -> Settings:
+        return load_settings(
+            as_of=dt.date.fromisoformat(self.as_of) if self.as_of else None,
+            landing_dir=self.landing_dir,
+            build_db=self.build_db,
+            reporting_db=self.reporting_db,
+        )
+
+
+def dbt_executable() -> str:
+    """The dbt installed beside this Python (works without an activated venv), else the one on PATH."""
+    beside = Path(sys.executable).with_name("dbt")
+    if beside.exists():
+        return str(beside)
+    return shutil.which("dbt") or "dbt"
+
+
+def build_resources() -> dict[str, object]:
+    return {
+        "settings": SalespulseSettings(),
+        "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
+    }

@@ -1,0 +1,147 @@
+"""One typed settings object: a YAML file plus environment overrides.
+
+Resolution order (later wins): defaults < ``salespulse.yaml`` (or the file named by
+``SALESPULSE_CONFIG``) < environment variables ``SALESPULSE_<FIELD>`` (nested fields with ``__``,
+e.g. ``SALESPULSE_KPI__CHURN_INACTIVITY_DAYS=180``) < explicit keyword overrides (CLI flags).
+Relative paths are resolved against the folder of the YAML file, or the working directory.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+CONFIG_ENV = "SALESPULSE_CONFIG"
+DEFAULT_CONFIG_FILE = "salespulse.yaml"
+
+
+class KpiParameters(BaseModel):
+    """The tunable parameters of shared/spec/metrics.md."""
+
+    churn_inactivity_days: int = Field(365, ge=1)
+    funnel_maturity_days: int = Field(90, ge=0)
+    max_lifespan_years: float = Field(10.0, gt=0)
+    default_gross_margin: float | None = Field(None, ge=0, le=1)
+    clv_monthly_discount_rate: float = Field(0.01, ge=0)
+
+
+class DemoSettings(BaseModel):
+    """The embedded demo CRM used when the landing folder holds no data."""
+
+    auto_generate: bool = True
+    scale: int = Field(2000, ge=50, description="number of orders to generate")
+    seed: int = 42
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SALESPULSE_",
+        env_nested_delimiter="__",
+        extra="forbid",
+    )
+
+    landing_dir: Path = Path("landing/demo")
+    build_db: Path = Path("warehouse/build.duckdb")
+    reporting_db: Path = Path("warehouse/reporting.duckdb")
+    source_system: str = "demo"
+    reporting_currency: str = "CNY"
+    timezone: str = "Asia/Shanghai"
+    fiscal_year_start_month: int = Field(1, ge=1, le=12)
+    as_of: dt.date | None = Field(None, description="default: today in the reporting time zone")
+    dbt_threads: int = Field(2, ge=1)
+    kpi: KpiParameters = KpiParameters()
+    demo: DemoSettings = DemoSettings()
+
+    @field_validator("reporting_currency")
+    @classmethod
+    def _currency(cls, v: str) -> str:
+        v = v.strip().upper()
+        if len(v) != 3 or not v.isalpha():
+            raise ValueError(f"reporting_currency must be an ISO-4217 code such as CNY, got {v!r}")
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {v!r} (use an IANA name such as Asia/Shanghai)") from exc
+        return v
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _YamlSource(settings_cls))
+
+    # ----------------------------------------------------------------- derived values
+    @property
+    def effective_as_of(self) -> dt.date:
+        if self.as_of is not None:
+            return self.as_of
+        return dt.datetime.now(ZoneInfo(self.timezone)).date()
+
+    def dbt_vars(self) -> dict[str, Any]:
+        """The ``--vars`` every dbt invocation gets (names match dbt_project.yml)."""
+        return {
+            "as_of": self.effective_as_of.isoformat(),
+            "reporting_currency": self.reporting_currency,
+            "reporting_timezone": self.timezone,
+            "fiscal_year_start_month": self.fiscal_year_start_month,
+            "churn_inactivity_days": self.kpi.churn_inactivity_days,
+            "funnel_maturity_days": self.kpi.funnel_maturity_days,
+            "max_lifespan_years": self.kpi.max_lifespan_years,
+            "default_gross_margin": self.kpi.default_gross_margin,
+            "clv_monthly_discount_rate": self.kpi.clv_monthly_discount_rate,
+        }
+
+
+def config_file() -> Path | None:
+    explicit = os.environ.get(CONFIG_ENV)
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise FileNotFoundError(f"{CONFIG_ENV}={explicit} does not name a file")
+        return path
+    path = Path(DEFAULT_CONFIG_FILE)
+    return path if path.is_file() else None
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    def get_field_value(self, field, field_name):  # pragma: no cover - unused, required by the ABC
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = config_file()
+        if path is None:
+            return {}
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: expected a mapping of settings at the top level")
+        base = path.resolve().parent
+        for key in ("landing_dir", "build_db", "reporting_db"):
+            if key in data and data[key] is not None and not Path(data[key]).is_absolute():
+                data[key] = str(base / data[key])
+        return data
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from defaults, the YAML file, the environment and ``overrides`` (None = not given)."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    settings = Settings(**given)
+    for key in ("landing_dir", "build_db", "reporting_db"):
+        setattr(settings, key, Path(getattr(settings, key)).expanduser().resolve())
+    return settings

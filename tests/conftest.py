@@ -1,0 +1,88 @@
+"""Shared test helpers: write small landing files by hand."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import pytest
+
+from salespulse.contract import TABLES
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def write_csv(path: Path, table: str, rows: Iterable[Mapping[str, object]], encoding: str = "utf-8") -> Path:
+    """Write ``rows`` as a canonical landing CSV for ``table`` (missing keys -> empty = NULL)."""
+    cols = list(TABLES[table].columns)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding=encoding, newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(cols)
+        for row in rows:
+            unknown = set(row) - set(cols)
+            assert not unknown, f"test data has columns not in {table}: {unknown}"
+            w.writerow(["" if row.get(c) is None else row.get(c) for c in cols])
+    return path
+
+
+@pytest.fixture
+def tmp_settings_env(tmp_path, monkeypatch):
+    """Isolate settings from any salespulse.yaml or SALESPULSE_* variable of the developer."""
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("SALESPULSE_"):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def run_refresh(tmp_path: Path, landing: Path, as_of: str, **env: str):
+    """Run the Dagster ``refresh`` job in process on ``landing``; return (result, reporting_db path).
+
+    ``env`` sets SALESPULSE_* overrides (e.g. FISCAL_YEAR_START_MONTH="4") for this run only.
+    """
+    import os
+
+    from salespulse.definitions import REFRESH_JOB, defs
+
+    build_db = tmp_path / "warehouse" / "build.duckdb"
+    reporting_db = tmp_path / "warehouse" / "reporting.duckdb"
+    saved = {k: os.environ.get(k) for k in [f"SALESPULSE_{k}" for k in env]}
+    os.environ.update({f"SALESPULSE_{k}": v for k, v in env.items()})
+    try:
+        result = defs.resolve_job_def(REFRESH_JOB).execute_in_process(
+            run_config={
+                "resources": {
+                    "settings": {
+                        "config": {
+                            "as_of": as_of,
+                            "landing_dir": str(landing),
+                            "build_db": str(build_db),
+                            "reporting_db": str(reporting_db),
+                        }
+                    }
+                }
+            },
+            raise_on_error=False,
+        )
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return result, reporting_db
+
+
+def query(db: Path, sql: str, params=None):
+    """Rows of ``sql`` on a DuckDB file opened read-only, as a pandas DataFrame."""
+    import duckdb
+
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(sql, params or []).df()
+    finally:
+        con.close()
