@@ -46,10 +46,77 @@ def _settings(args: argparse.Namespace):
     )
 
 
+def _setting(settings, name: str, default, convert=str):
+    """``settings.<name>``, else ``$SALESPULSE_<NAME>``, else ``default`` (fields not yet in every Settings)."""
+    value = getattr(settings, name, None)
+    if value is None:
+        value = os.environ.get(f"SALESPULSE_{name.upper()}")
+    if value is None or value == "":
+        return default
+    try:
+        return convert(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"setting {name}: cannot read {value!r}") from exc
+
+
+class _AlertLog:
+    """Where the CLI's failure alert is logged: the summary to the refresh log, a line to stderr."""
+
+    def __init__(self, log_path: Path | None) -> None:
+        self.log_path = log_path
+
+    def _file(self, message: str) -> None:
+        if self.log_path is not None:
+            with open(self.log_path, "a", encoding="utf-8") as fh:
+                fh.write(message + "\n")
+
+    def error(self, message: str) -> None:
+        self._file(message)
+
+    def warning(self, message: str) -> None:
+        self._file(message)
+        print(f"alert: {message}", file=sys.stderr)
+
+    info = warning
+
+
+def _send_alert(summary: dict, settings, log_path: Path | None) -> None:
+    from . import alerts
+
+    try:
+        alerts.notify_failure(summary, alerts.webhook_url(settings), _AlertLog(log_path))
+    except Exception as exc:  # noqa: BLE001 - the alert must never hide the failure it reports
+        print(f"alert: could not send the failure alert: {type(exc).__name__}", file=sys.stderr)
+
+
 def cmd_refresh(args: argparse.Namespace) -> int:
+    from .locking import refresh_lock
+
     started = time.monotonic()
     progress.enable_console()
     settings = _settings(args)
+    wait = args.wait
+    if wait is None:
+        wait = _setting(settings, "refresh_lock_timeout_seconds", 0.0, float)
+    if wait < 0:
+        raise ValueError(f"--wait must be 0 or more seconds, got {wait:g}")
+    # One refresh of a build warehouse at a time, for the whole run (load, dbt, publish).
+    with refresh_lock(settings.build_db, wait=wait, on_wait=lambda msg: progress.report(f"refresh: {msg}")):
+        try:
+            return _refresh(args, settings, started)
+        except Exception as exc:
+            from . import alerts
+
+            _send_alert(
+                alerts.summary_from_exception(job_name="refresh", step="prepare", exc=exc), settings, None
+            )
+            raise
+
+
+def _refresh(args: argparse.Namespace, settings, started: float) -> int:
+    from . import alerts
+    from .locking import duckdb_lock_hint
+
     progress.report(f"refresh: as of {settings.effective_as_of}, landing {settings.landing_dir}")
 
     from dagster import DagsterInstance
@@ -93,15 +160,26 @@ def cmd_refresh(args: argparse.Namespace) -> int:
     elapsed = time.monotonic() - started
     if not result.success:
         print(f"\nrefresh FAILED after {elapsed:.1f}s (run {result.run_id}).", file=sys.stderr)
+        hints: list[str] = []
         for e in result.all_events:
             if e.is_step_failure:
-                err = e.step_failure_data.error
-                while err is not None and err.cause is not None:  # the root cause, not the wrapper
-                    err = err.cause
-                msg = err.message.strip() if err else e.message
+                err = alerts.user_error(e.step_failure_data.error)  # the step's own error, not the wrapper
+                msg = alerts.redact(err.message.strip()) if err else e.message
                 print(f"  step {e.step_key}: {msg}", file=sys.stderr)
+                chain = err
+                while chain is not None:
+                    hint = duckdb_lock_hint(chain.message or "")
+                    if hint and hint not in hints:
+                        hints.append(hint)
+                    chain = chain.cause
+        for hint in hints:
+            print(f"  hint: {hint}", file=sys.stderr)
         print(f"The reporting database {settings.reporting_db} was left as it was.", file=sys.stderr)
         print(f"Full log (dbt output): {log_path}", file=sys.stderr)
+        summary = alerts.summary_from_events(
+            run_id=result.run_id, job_name=REFRESH_JOB, events=result.all_events, origin="cli"
+        )
+        _send_alert(summary, settings, log_path)
         return 1
     print(
         f"\nrefresh done in {elapsed:.1f}s: {rows:,} raw rows loaded, {marts} KPI marts built and "
@@ -139,34 +217,55 @@ def cmd_sql(args: argparse.Namespace) -> int:
         print(f"no reporting database at {path}: run `salespulse refresh` first", file=sys.stderr)
         return 2
     con = duckdb.connect(str(path), read_only=True)
-    queries = [args.query] if args.query else None
-    if queries is None:
-        print(f"connected read-only to {path}; end statements with ';', Ctrl-D to quit")
-        buf = ""
-        try:
-            while True:
-                line = input("salespulse> " if not buf else "        ...> ")
-                buf += line + "\n"
-                if buf.strip().endswith(";"):
-                    _print_query(con, buf)
-                    buf = ""
-        except EOFError:
-            return 0
-    for q in queries:
-        _print_query(con, q)
-    return 0
+    try:
+        if not args.query:
+            print(f"connected read-only to {path}; end statements with ';', Ctrl-D to quit")
+            buf = ""
+            try:
+                while True:
+                    line = input("salespulse> " if not buf else "        ...> ")
+                    buf += line + "\n"
+                    if buf.strip().endswith(";"):
+                        _print_query(con, buf, path)
+                        buf = ""
+            except EOFError:
+                return 0
+        return 0 if _print_query(con, args.query, path) else 1
+    finally:
+        con.close()
 
 
-def _print_query(con, query: str) -> None:
+def _print_query(con, query: str, path: Path | None = None) -> bool:
     import duckdb
 
     try:
         rel = con.sql(query)
     except duckdb.Error as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return
+        text = str(exc)
+        if "read-only mode" in text or "read only" in text.lower():
+            print(
+                f"error: the reporting database {path or ''} is opened read-only: it cannot be changed "
+                f"here; its marts are rebuilt and republished by `salespulse refresh`. ({text})",
+                file=sys.stderr,
+            )
+        else:
+            print(f"error: {text}", file=sys.stderr)
+        return False
     if rel is not None:
         rel.show(max_rows=200, max_width=200)
+    return True
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import export_reporting
+
+    settings = _settings(args)
+    out = (args.out or settings.reporting_db.parent / "export").resolve()
+    exported = export_reporting(settings.reporting_db, out, fmt=args.format)
+    for t in exported:
+        print(f"{t.table:28s} {t.rows:>12,} rows  {t.path}")
+    print(f"{len(exported)} tables exported from {settings.reporting_db} to {out}")
+    return 0
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
@@ -184,6 +283,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("refresh", help="load landing files, build and check the marts, publish the reporting db")
     _add_settings_args(p)
     p.add_argument("-v", "--verbose", action="store_true", help="show dbt's own output")
+    p.add_argument(
+        "--wait", type=float, metavar="SECONDS",
+        help="when another refresh of the same build warehouse is running, wait up to SECONDS for "
+        "it to finish (default: setting refresh_lock_timeout_seconds, 0 = fail at once)",
+    )
     p.set_defaults(func=cmd_refresh)
 
     p = sub.add_parser("demo", help="write the demo CRM's landing files")
@@ -200,6 +304,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("query", nargs="?", help="a SQL query; omit for an interactive prompt")
     p.set_defaults(func=cmd_sql)
 
+    p = sub.add_parser("export", help="export every reporting table to <DIR>/<table>.parquet (read-only)")
+    _add_settings_args(p)
+    p.add_argument("--format", choices=["parquet", "csv"], default="parquet")
+    p.add_argument("--out", type=Path, metavar="DIR", help="output folder (default: export/ beside the reporting db)")
+    p.set_defaults(func=cmd_export)
+
     p = sub.add_parser("prepare", help="parse the dbt project and write its manifest")
     p.set_defaults(func=cmd_prepare)
     return parser
@@ -207,10 +317,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from .locking import RefreshLockBusy
+
     try:
         return args.func(args)
     except KeyboardInterrupt:
         return 130
+    except RefreshLockBusy as exc:
+        print(f"salespulse: {exc}", file=sys.stderr)
+        return RefreshLockBusy.exit_code
     except (ValueError, FileNotFoundError, RuntimeError) as exc:
         print(f"salespulse: error: {exc}", file=sys.stderr)
         return 2

@@ -2,32 +2,100 @@
 
 A landing drop holds one file per raw table (``<table>.parquet|.csv|.csv.gz|.jsonl``), either at
 the top of the landing folder or in sub-folders (one per daily drop, say). Every file is read with
-DuckDB's readers as text with an explicit column list, checked against the contract, cast to the
-contract types and appended to ``raw.<table>`` with the loader's metadata columns, in one
-transaction together with its entry in ``raw._load_log``. A file whose content hash was already
-loaded for a table is skipped, so re-running a refresh on the same files is idempotent.
+DuckDB's readers as text with an explicit column list and checked against the contract:
+
+* **File-level problems** (0-byte or header-less file, missing required column, undecodable text,
+  unreadable format) stop that table's load with a :class:`LandingFileError` naming the file.
+* **Row-level violations** (malformed CSV row, unparseable value, missing key or required value,
+  value outside the accepted set, negative amount, duplicate key with the same ``updated_at``,
+  orphan reference, currency without an fx rate, timestamp in the future) send the row to
+  ``quarantine.<table>`` with the file, row number, column and reason. Every other row is appended
+  to ``raw.<table>``: nothing is lost, and the quality gate decides whether to publish.
+
+The good rows, the quarantined rows and the file's ``raw._load_log`` entry are written in one
+transaction, so a crash never leaves half a file. A file whose content hash was already loaded for
+a table is skipped, which makes re-running a refresh on the same files idempotent.
 """
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
+import gzip
 import hashlib
 import logging
+import shutil
+import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
+from . import faults
 from .contract import LANDING_SUFFIXES, METADATA_COLUMNS, TABLES, RawTable
 
 log = logging.getLogger("salespulse.loader")
 
 LOAD_LOG = "raw._load_log"
+QUARANTINE_SCHEMA = "quarantine"
+QUARANTINE_COLUMNS: dict[str, str] = {
+    "_row_number": "BIGINT",  # data row in the file, 1 = the first row after the header
+    "_column": "VARCHAR",
+    "_reason": "VARCHAR",
+    "_raw_line": "VARCHAR",  # the text of a malformed CSV line
+    "_batch_id": "BIGINT",
+    "_source_system": "VARCHAR",
+    "_source_file": "VARCHAR",
+    "_quarantined_at": "TIMESTAMPTZ",
+    "_resolved_at": "TIMESTAMPTZ",  # set by `salespulse quarantine resolve`
+}
+
+# Foreign keys checked at load time: child column -> (parent table, parent key). A reference is
+# an orphan when the parent table has rows but none with that key (in any version).
+FOREIGN_KEYS: dict[str, list[tuple[str, str, str]]] = {
+    "customers": [("owner_rep_id", "reps", "rep_id")],
+    "leads": [("owner_rep_id", "reps", "rep_id")],
+    "opportunities": [("customer_id", "customers", "customer_id"), ("owner_rep_id", "reps", "rep_id")],
+    "opportunity_stage_history": [("opportunity_id", "opportunities", "opportunity_id")],
+    "activities": [("rep_id", "reps", "rep_id")],
+    "orders": [("customer_id", "customers", "customer_id"), ("rep_id", "reps", "rep_id")],
+    "payments": [("order_id", "orders", "order_id")],
+    "deliveries": [("order_id", "orders", "order_id")],
+    "sales_compensation": [("rep_id", "reps", "rep_id")],
+}
+
+# Money columns and the date their fx rate is looked up on (a timestamp's local date or a date).
+CURRENCY_DATES: dict[str, str] = {
+    "orders": "signed_at",
+    "payments": "paid_at",
+    "opportunities": "created_at",
+    "marketing_spend": "spend_date",
+    "sales_compensation": "month",
+    "targets": "period_start",
+}
+
+# Parents load before children, fx rates before anything priced in a currency.
+LOAD_ORDER: tuple[str, ...] = (
+    "fx_rates", "reps", "customers", "leads", "opportunities", "opportunity_stage_history",
+    "activities", "orders", "payments", "deliveries", "marketing_spend", "sales_compensation", "targets",
+)
+assert sorted(LOAD_ORDER) == sorted(TABLES)
+
+FUTURE_TOLERANCE = dt.timedelta(days=1)
 
 
 class LandingFileError(ValueError):
-    """A landing file that cannot be loaded; the message names the file, row and column."""
+    """A landing file that cannot be loaded at all; the message names the file (and row/column)."""
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    source_system: str = "unknown"
+    reporting_currency: str = "CNY"
+    timezone: str = "Asia/Shanghai"
+    encoding: str = "auto"  # auto (UTF-8, UTF-8 with BOM, else GB18030/GBK) or a Python codec name
+    now: dt.datetime | None = None  # "now" for the future-timestamp rule (default: wall clock)
 
 
 @dataclass
@@ -35,8 +103,10 @@ class FileLoad:
     path: Path
     sha256: str
     rows: int = 0
+    quarantined_rows: int = 0
     skipped: bool = False
     batch_id: int | None = None
+    encoding: str | None = None
 
 
 @dataclass
@@ -44,10 +114,15 @@ class TableLoad:
     table: str
     files: list[FileLoad] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    error: str | None = None  # a file-level problem that stopped this table's load
 
     @property
     def rows_loaded(self) -> int:
         return sum(f.rows for f in self.files if not f.skipped)
+
+    @property
+    def rows_quarantined(self) -> int:
+        return sum(f.quarantined_rows for f in self.files if not f.skipped)
 
     @property
     def files_loaded(self) -> int:
@@ -56,6 +131,10 @@ class TableLoad:
     @property
     def files_skipped(self) -> int:
         return sum(1 for f in self.files if f.skipped)
+
+    @property
+    def batch_ids(self) -> list[int]:
+        return [f.batch_id for f in self.files if not f.skipped and f.batch_id is not None]
 
 
 def quote(name: str) -> str:
@@ -99,12 +178,16 @@ def find_landing_files(landing_dir: Path) -> dict[str, list[Path]]:
 
 
 def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the raw schema, one table per contract table, and the load log (idempotent)."""
+    """Create the raw and quarantine schemas, their tables and the load log (idempotent)."""
     con.execute("create schema if not exists raw")
+    con.execute(f"create schema if not exists {QUARANTINE_SCHEMA}")
     for table in TABLES.values():
         cols = [f"{quote(c)} {t}" for c, t in table.columns.items()]
         cols += [f"{quote(c)} {t}" for c, t in METADATA_COLUMNS.items()]
         con.execute(f"create table if not exists raw.{quote(table.name)} ({', '.join(cols)})")
+        qcols = [f"{quote(c)} VARCHAR" for c in table.columns]
+        qcols += [f"{quote(c)} {t}" for c, t in QUARANTINE_COLUMNS.items()]
+        con.execute(f"create table if not exists {QUARANTINE_SCHEMA}.{quote(table.name)} ({', '.join(qcols)})")
     con.execute(
         f"""create table if not exists {LOAD_LOG} (
             batch_id bigint primary key,
@@ -113,61 +196,125 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
             source_file varchar not null,
             content_sha256 varchar not null,
             row_count bigint not null,
+            quarantined_count bigint not null,
+            encoding varchar,
             loaded_at timestamptz not null
         )"""
     )
 
 
-def _csv_header(path: Path) -> list[str]:
-    import gzip
-
+# --------------------------------------------------------------------------- reading
+def _open_text(path: Path, encoding: str):
     opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8-sig", newline="") as fh:  # type: ignore[operator]
-        import csv
+    return opener(path, "rt", encoding=encoding, newline="")  # type: ignore[operator]
 
+
+def detect_encoding(path: Path, configured: str = "auto") -> str:
+    """``utf-8-sig`` for UTF-8 (with or without BOM), else GB18030 (a superset of GBK) if it decodes.
+
+    A configured encoding other than ``auto`` is used as is (a typo names the file and the codec).
+    """
+    if configured != "auto":
         try:
-            return next(csv.reader(fh))
+            codecs.lookup(configured)
+        except LookupError as exc:
+            raise LandingFileError(f"{path}: unknown encoding {configured!r} in the settings") from exc
+        return configured
+    for candidate in ("utf-8-sig", "gb18030"):
+        decoder = codecs.getincrementaldecoder(candidate)()
+        try:
+            opener = gzip.open if path.name.endswith(".gz") else open
+            with opener(path, "rb") as fh:  # type: ignore[operator]
+                for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                    decoder.decode(chunk)
+                decoder.decode(b"", final=True)
+            return candidate
+        except UnicodeDecodeError:
+            continue
+        except (OSError, EOFError) as exc:
+            raise LandingFileError(f"{path}: cannot read the file: {exc}") from exc
+    raise LandingFileError(
+        f"{path}: the text is neither UTF-8 nor GBK/GB18030; re-export it as UTF-8 or set "
+        "`landing_encoding` in the settings"
+    )
+
+
+def _csv_header(path: Path, encoding: str) -> list[str]:
+    import csv
+
+    with _open_text(path, encoding) as fh:
+        try:
+            return [h.strip() for h in next(csv.reader(fh))]
         except StopIteration:
             return []
-        except UnicodeDecodeError as exc:
-            raise LandingFileError(
-                f"{path}: not valid UTF-8 text (byte {exc.start}); re-export the file as UTF-8"
-            ) from exc
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise LandingFileError(f"{path}: cannot read the header row: {exc}") from exc
 
 
-def _read_as_text(con: duckdb.DuckDBPyConnection, path: Path, table: RawTable) -> list[str]:
-    """Read ``path`` into the temp table ``_landing`` (all VARCHAR) and return its columns."""
+def _utf8_copy(path: Path, encoding: str, workdir: Path) -> Path:
+    """A UTF-8 copy of a CSV in another encoding (DuckDB's reader wants UTF-8), streamed."""
+    target = workdir / (path.name.removesuffix(".gz"))
+    with _open_text(path, encoding) as src, target.open("w", encoding="utf-8", newline="") as dst:
+        shutil.copyfileobj(src, dst, 1 << 20)
+    return target
+
+
+@dataclass
+class _Read:
+    columns: list[str]
+    rejects: list[tuple[int, int, str | None, str, str]]  # (row, line, column, reason, raw line)
+    encoding: str | None = None
+
+
+def _read_as_text(con: duckdb.DuckDBPyConnection, path: Path, opts: LoadOptions, workdir: Path) -> _Read:
+    """Read ``path`` into the temp table ``_landing`` (all VARCHAR, in file order)."""
     con.execute("drop table if exists _landing")
     name = path.name
-    if name.endswith(".parquet"):
-        rel = f"read_parquet({sql_str(str(path))})"
-        cols = [r[0] for r in con.execute(f"describe select * from {rel}").fetchall()]
-        select = ", ".join(f"cast({quote(c)} as varchar) as {quote(c)}" for c in cols)
-        con.execute(f"create temp table _landing as select {select} from {rel}")
-        return cols
-    if name.endswith(".jsonl"):
-        rel = f"read_json({sql_str(str(path))}, format='newline_delimited', records=true)"
-        cols = [r[0] for r in con.execute(f"describe select * from {rel}").fetchall()]
-        select = ", ".join(f"cast({quote(c)} as varchar) as {quote(c)}" for c in cols)
-        con.execute(f"create temp table _landing as select {select} from {rel}")
-        return cols
-    # CSV (optionally gzip-compressed): header read by Python so the column list is explicit.
-    header = [h.strip() for h in _csv_header(path)]
-    if not header:
+    if name.endswith((".parquet", ".jsonl")):
+        if name.endswith(".parquet"):
+            rel = f"read_parquet({sql_str(str(path))})"
+        else:
+            rel = f"read_json({sql_str(str(path))}, format='newline_delimited', records=true)"
+        try:
+            cols = [r[0] for r in con.execute(f"describe select * from {rel}").fetchall()]
+            select = ", ".join(f"cast({quote(c)} as varchar) as {quote(c)}" for c in cols)
+            con.execute(f"create temp table _landing as select {select} from {rel}")
+        except duckdb.Error as exc:
+            raise LandingFileError(f"{path}: cannot read the file: {str(exc).splitlines()[0]}") from exc
+        return _Read(cols, [])
+
+    # CSV (optionally gzip-compressed): the header is read by Python so the column list is explicit,
+    # malformed rows are collected by DuckDB's rejects table instead of failing the file.
+    encoding = detect_encoding(path, opts.encoding)
+    header = _csv_header(path, encoding)
+    if not header or header == [""]:
         raise LandingFileError(f"{path}: the file is empty (no header row)")
     dupes = sorted({h for h in header if header.count(h) > 1})
     if dupes:
         raise LandingFileError(f"{path}: duplicate column(s) in the header: {', '.join(dupes)}")
+    source = path
+    if encoding not in ("utf-8-sig", "utf-8"):
+        source = _utf8_copy(path, encoding, workdir)
     columns = "{" + ", ".join(f"{sql_str(h)}: 'VARCHAR'" for h in header) + "}"
+    con.execute("drop table if exists _rejects")
+    con.execute("drop table if exists _rejects_scan")
     try:
         con.execute(
-            f"""create temp table _landing as select * from read_csv({sql_str(str(path))},
-                header=true, columns={columns}, delim=',', quote='"', escape='"',
-                strict_mode=true, null_padding=false, nullstr='')"""
+            f"""create temp table _landing as select * from read_csv({sql_str(str(source))},
+                auto_detect=false, header=true, columns={columns}, delim=',', quote='"', escape='"',
+                strict_mode=true, null_padding=false, nullstr='', store_rejects=true,
+                rejects_table='_rejects', rejects_scan='_rejects_scan')"""
         )
+        rejects = con.execute(
+            "select line, column_name, error_type, error_message, csv_line from _rejects order by line"
+        ).fetchall()
     except duckdb.Error as exc:
         raise LandingFileError(f"{path}: malformed CSV: {str(exc).splitlines()[0]}") from exc
-    return header
+    out = []
+    for line, column, etype, message, raw in rejects:
+        reason = f"malformed CSV row ({etype.lower()}): {message}"
+        out.append((line - 1, line, column, reason, raw))
+    return _Read(header, out, encoding)
 
 
 def _check_columns(path: Path, table: RawTable, cols: list[str], warnings: list[str]) -> None:
@@ -184,35 +331,109 @@ def _check_columns(path: Path, table: RawTable, cols: list[str], warnings: list[
         warnings.append(msg)
 
 
-def _check_types(con: duckdb.DuckDBPyConnection, path: Path, table: RawTable) -> None:
-    """Raise naming the first rows whose text does not cast to the contract type of a column."""
+# --------------------------------------------------------------------------- row-level rules
+def _violation_queries(con: duckdb.DuckDBPyConnection, table: RawTable, opts: LoadOptions) -> list[str]:
+    """SQL selects of (rid, column, reason) over ``_landing``, one per rule."""
+    q: list[str] = []
+    now = opts.now or dt.datetime.now(dt.UTC)
+    horizon = (now + FUTURE_TOLERANCE).isoformat()
     for col, typ in table.columns.items():
-        bad = con.execute(
-            f"""select rowid + 1, {quote(col)} from _landing
-                where {quote(col)} is not null and try_cast({quote(col)} as {typ}) is null
-                order by rowid limit 3"""
-        ).fetchall()
-        if bad:
-            samples = "; ".join(f"row {r}: {v!r}" for r, v in bad)
-            raise LandingFileError(
-                f"{path}: column {col!r} expects {typ}, cannot read {samples} "
-                f"(rows counted from 1 after the header)"
+        c = quote(col)
+        q.append(
+            f"select rowid, '{col}', 'cannot read ' || quote_text({c}) || ' as {typ}' from _landing "
+            f"where {c} is not null and try_cast({c} as {typ}) is null"
+        )
+        if col not in table.nullable:
+            kind = "missing key" if col in table.primary_key else "missing required value"
+            q.append(f"select rowid, '{col}', '{kind}' from _landing where {c} is null or trim({c}) = ''")
+        if col in table.accepted_values:
+            allowed = ", ".join(sql_str(v) for v in table.accepted_values[col])
+            listed = sql_str(" is not one of: " + ", ".join(table.accepted_values[col]))
+            q.append(
+                f"select rowid, '{col}', quote_text({c}) || {listed} from _landing "
+                f"where {c} is not null and lower(trim({c})) not in ({allowed})"
             )
-    for col in table.required:
-        bad = con.execute(
-            f"select rowid + 1 from _landing where {quote(col)} is null order by rowid limit 3"
-        ).fetchall()
-        if bad:
-            rows = ", ".join(str(r[0]) for r in bad)
-            raise LandingFileError(f"{path}: required column {col!r} is empty in row(s) {rows}")
+        if col in table.non_negative:
+            q.append(
+                f"select rowid, '{col}', 'negative amount ' || {c} from _landing "
+                f"where try_cast({c} as {typ}) < 0"
+            )
+        if typ == "TIMESTAMPTZ":
+            q.append(
+                f"select rowid, '{col}', 'timestamp ' || {c} || ' is in the future' from _landing "
+                f"where try_cast({c} as timestamptz) > timestamptz '{horizon}'"
+            )
+    # duplicate key (+ updated_at) inside the file: later rows are quarantined
+    key = list(table.primary_key) + (["updated_at"] if table.has_versions else [])
+    keys = ", ".join(quote(k) for k in key)
+    what = "key + updated_at" if table.has_versions else "key"
+    q.append(
+        f"""select rowid, '{key[0]}', 'duplicate {what} (first at row ' || first_row || ')' from (
+              select rowid, min(rowid) over (partition by {keys}) + 1 as first_row,
+                     row_number() over (partition by {keys} order by rowid) as n
+              from _landing where {' and '.join(f'{quote(k)} is not null' for k in key)}
+            ) where n > 1"""
+    )
+    # same key + updated_at already in raw with different values: a conflicting correction
+    if table.has_versions:
+        cols = [c for c in table.columns]
+        differs = " or ".join(
+            f"r.{quote(c)} is distinct from try_cast(l.{quote(c)} as {table.columns[c]})" for c in cols
+        )
+        join = " and ".join(
+            f"r.{quote(k)} = try_cast(l.{quote(k)} as {table.columns[k]})" for k in key
+        )
+        q.append(
+            f"""select l.rowid, '{key[0]}', 'duplicate {what} already loaded with different values'
+                from _landing l join raw.{quote(table.name)} r on {join} where {differs}"""
+        )
+    # orphan references
+    for col, parent, pkey in FOREIGN_KEYS.get(table.name, []):
+        if con.execute(f"select count(*) from raw.{quote(parent)}").fetchone()[0] == 0:
+            continue  # the source delivers no such table: nothing to check against
+        q.append(
+            f"""select rowid, '{col}', 'orphan reference: no {parent} with {pkey} = ' || quote_text({quote(col)})
+                from _landing l where {quote(col)} is not null and not exists (
+                    select 1 from raw.{quote(parent)} p where p.{quote(pkey)} = l.{quote(col)})"""
+        )
+    # currency without an fx rate on or before the event's local date
+    if table.name in CURRENCY_DATES and "currency" in table.columns:
+        dcol = CURRENCY_DATES[table.name]
+        if table.columns[dcol] == "DATE":
+            day = f"try_cast(l.{quote(dcol)} as date)"
+        else:
+            day = f"cast(timezone({sql_str(opts.timezone)}, try_cast(l.{quote(dcol)} as timestamptz)) as date)"
+        q.append(
+            f"""select rowid, 'currency', 'no fx rate for ' || upper(trim(l.currency)) || ' on or before '
+                       || coalesce(cast({day} as varchar), '?') from _landing l
+                where l.currency is not null and upper(trim(l.currency)) <> {sql_str(opts.reporting_currency)}
+                  and not exists (select 1 from raw.fx_rates f
+                                  where f.currency = upper(trim(l.currency)) and f.rate_date <= {day})"""
+        )
+    return q
+
+
+def _row_ordinal(rid: int, reject_rows: list[int]) -> int:
+    """Data-row number in the file of the ``rid``-th parsed row (0-based), skipping rejected rows."""
+    n = rid + 1
+    for r in reject_rows:
+        if r <= n:
+            n += 1
+        else:
+            break
+    return n
+
+
+def _quote_text_macro(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("create or replace temp macro quote_text(v) as '''' || coalesce(v, 'NULL') || ''''")
 
 
 def load_file(
     con: duckdb.DuckDBPyConnection,
     path: Path,
     table: RawTable,
+    opts: LoadOptions,
     *,
-    source_system: str,
     warnings: list[str],
 ) -> FileLoad:
     sha = file_sha256(path)
@@ -225,26 +446,54 @@ def load_file(
     if path.stat().st_size == 0:
         raise LandingFileError(f"{path}: the file is empty (0 bytes)")
 
-    cols = _read_as_text(con, path, table)
-    _check_columns(path, table, cols, warnings)
-    _check_types(con, path, table)
+    with tempfile.TemporaryDirectory(prefix="salespulse-load-") as workdir:
+        read = _read_as_text(con, path, opts, Path(workdir))
+    _check_columns(path, table, read.columns, warnings)
+    _quote_text_macro(con)
+    con.execute("drop table if exists _violations")
+    con.execute("create temp table _violations (rid bigint, col varchar, reason varchar)")
+    for rule in _violation_queries(con, table, opts):
+        con.execute(f"insert into _violations {rule}")
+    violations = con.execute("select rid, col, reason from _violations order by rid, col").fetchall()
+    reject_rows = sorted(r[0] for r in read.rejects)
 
     con.execute("begin transaction")
     try:
         batch_id = con.execute(f"select coalesce(max(batch_id), 0) + 1 from {LOAD_LOG}").fetchone()[0]
         loaded_at = dt.datetime.now(dt.UTC)
+        meta = [batch_id, loaded_at, opts.source_system, str(path)]
         target_cols = list(table.columns) + list(METADATA_COLUMNS)
-        select = [f"cast({quote(c)} as {t})" for c, t in table.columns.items()]
-        select += ["?", "?", "?", "?"]
+        select = [f"cast({quote(c)} as {t})" for c, t in table.columns.items()] + ["?", "?", "?", "?"]
         con.execute(
             f"insert into raw.{quote(table.name)} ({', '.join(map(quote, target_cols))}) "
-            f"select {', '.join(select)} from _landing order by rowid",
-            [batch_id, loaded_at, source_system, str(path)],
+            f"select {', '.join(select)} from _landing "
+            f"where rowid not in (select rid from _violations) order by rowid",
+            meta,
         )
-        rows = con.execute("select count(*) from _landing").fetchone()[0]
+        rows = con.execute(
+            "select count(*) from _landing where rowid not in (select rid from _violations)"
+        ).fetchone()[0]
+        qtable = f"{QUARANTINE_SCHEMA}.{quote(table.name)}"
+        qcols = ", ".join(quote(c) for c in list(table.columns) + list(QUARANTINE_COLUMNS))
+        contract_cols = ", ".join(f"l.{quote(c)}" for c in table.columns)
+        for rid, column, reason in violations:
+            con.execute(
+                f"insert into {qtable} ({qcols}) select {contract_cols}, ?, ?, ?, NULL, ?, ?, ?, ?, NULL "
+                f"from _landing l where l.rowid = ?",
+                [_row_ordinal(rid, reject_rows), column, reason, batch_id, opts.source_system, str(path),
+                 loaded_at, rid],
+            )
+        nulls = ", ".join("NULL" for _ in table.columns)
+        for row, _line, column, reason, raw in read.rejects:
+            con.execute(
+                f"insert into {qtable} ({qcols}) values ({nulls}, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+                [row, column, reason, raw, batch_id, opts.source_system, str(path), loaded_at],
+            )
+        quarantined = len({r[0] for r in violations}) + len({r[0] for r in read.rejects})
+        faults.pause_point("raw_load")
         con.execute(
-            f"insert into {LOAD_LOG} values (?, ?, ?, ?, ?, ?, ?)",
-            [batch_id, table.name, source_system, str(path), sha, rows, loaded_at],
+            f"insert into {LOAD_LOG} values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [batch_id, table.name, opts.source_system, str(path), sha, rows, quarantined, read.encoding, loaded_at],
         )
         con.execute("commit")
     except BaseException:
@@ -252,7 +501,20 @@ def load_file(
         raise
     finally:
         con.execute("drop table if exists _landing")
-    return FileLoad(path=path, sha256=sha, rows=rows, batch_id=batch_id)
+        con.execute("drop table if exists _violations")
+    if violations or read.rejects:
+        first = read.rejects[0] if read.rejects else None
+        sample = (
+            f"row {first[0]}, column {first[2]!r}: {first[3]}" if first
+            else f"row {_row_ordinal(violations[0][0], reject_rows)}, column {violations[0][1]!r}: {violations[0][2]}"
+        )
+        msg = f"{path}: {quarantined} row(s) quarantined in {qtable}, e.g. {sample}"
+        log.warning(msg)
+        warnings.append(msg)
+    if read.encoding and read.encoding not in ("utf-8-sig", "utf-8"):
+        warnings.append(f"{path}: read as {read.encoding} (not UTF-8)")
+    return FileLoad(path=path, sha256=sha, rows=rows, quarantined_rows=quarantined, batch_id=batch_id,
+                    encoding=read.encoding)
 
 
 def connect_build(build_db: Path) -> duckdb.DuckDBPyConnection:
@@ -273,27 +535,69 @@ def load_landing(
     build_db: Path,
     landing_dir: Path,
     *,
-    source_system: str,
+    source_system: str = "unknown",
     tables: Iterable[str] | None = None,
     progress: Callable[[str], None] | None = None,
+    options: LoadOptions | None = None,
 ) -> dict[str, TableLoad]:
-    """Load every new landing file of ``tables`` (default: all) into ``raw``; return what was done."""
+    """Load every new landing file of ``tables`` (default: all) into ``raw``; return what was done.
+
+    A file-level problem stops that table's load (recorded in ``TableLoad.error``; the table's
+    earlier files stay loaded) and the other tables go on; the caller decides to fail the run.
+    """
+    opts = options or LoadOptions(source_system=source_system)
     files = find_landing_files(landing_dir)
-    wanted = list(tables) if tables is not None else list(TABLES)
+    wanted = set(tables) if tables is not None else set(TABLES)
     results: dict[str, TableLoad] = {}
     con = connect_build(build_db)
     try:
         ensure_raw_schema(con)
-        for name in wanted:
+        for name in (t for t in LOAD_ORDER if t in wanted):
             result = TableLoad(table=name)
+            results[name] = result
             for path in files[name]:
-                fl = load_file(con, path, TABLES[name], source_system=source_system, warnings=result.warnings)
+                try:
+                    fl = load_file(con, path, TABLES[name], opts, warnings=result.warnings)
+                except LandingFileError as exc:
+                    result.error = str(exc)
+                    log.error(str(exc))
+                    if progress:
+                        progress(f"raw.{name}: ERROR {exc}")
+                    break
                 result.files.append(fl)
                 if progress:
                     what = "already loaded, skipped" if fl.skipped else f"{fl.rows:,} rows"
+                    if fl.quarantined_rows:
+                        what += f", {fl.quarantined_rows:,} quarantined"
                     progress(f"raw.{name}: {path.name} ({what})")
-            results[name] = result
         con.execute("checkpoint")
     finally:
         con.close()
     return results
+
+
+def unresolved_quarantine(con: duckdb.DuckDBPyConnection, table: str) -> tuple[int, int]:
+    """(quarantined rows still unresolved, rows in raw) for a table.
+
+    A quarantined row is resolved by ``salespulse quarantine resolve`` or, automatically, when a
+    later batch delivered a row with the same primary key (the corrected record arrived).
+    """
+    t = TABLES[table]
+    qt = f"{QUARANTINE_SCHEMA}.{quote(table)}"
+    join = " and ".join(f"r.{quote(k)} = try_cast(q.{quote(k)} as {t.columns[k]})" for k in t.primary_key)
+    unresolved = con.execute(
+        f"""select count(*) from (select distinct _source_file, _row_number from {qt} q
+            where _resolved_at is null and not exists (
+                select 1 from raw.{quote(table)} r where {join} and r._batch_id > q._batch_id))"""
+    ).fetchone()[0]
+    raw_rows = con.execute(f"select count(*) from raw.{quote(table)}").fetchone()[0]
+    return unresolved, raw_rows
+
+
+def quarantine_samples(con: duckdb.DuckDBPyConnection, table: str, limit: int = 5) -> list[dict]:
+    qt = f"{QUARANTINE_SCHEMA}.{quote(table)}"
+    rows = con.execute(
+        f"select _source_file, _row_number, _column, _reason from {qt} where _resolved_at is null "
+        f"order by _batch_id desc, _row_number limit {int(limit)}"
+    ).fetchall()
+    return [{"file": f, "row": r, "column": c, "reason": why} for f, r, c, why in rows]

@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     fiscal_year_start_month: int = Field(1, ge=1, le=12)
     as_of: dt.date | None = Field(None, description="default: today in the reporting time zone")
     dbt_threads: int = Field(2, ge=1)
+    landing_encoding: str = Field("auto", description="auto (UTF-8 / UTF-8 BOM / GBK) or a codec name")
+    quarantine_max_share: float = Field(
+        0.001, ge=0, le=1, description="largest share of a raw table's rows that may sit in quarantine"
+    )
     kpi: KpiParameters = KpiParameters()
     demo: DemoSettings = DemoSettings()
 

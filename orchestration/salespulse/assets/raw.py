@@ -1,25 +1,47 @@
 """Raw layer: one asset per contract table, loaded from the landing folder in one step.
 
 All raw tables are loaded by one multi-asset step, because a DuckDB file has one writer: parallel
-steps would fight for its lock. Selecting a subset of raw assets loads only those tables.
+steps would fight for its lock. Selecting a subset of raw assets loads only those tables. Each
+raw table carries a blocking ``raw_contract`` check: the table's files could be read, the rows in
+quarantine stay under ``quarantine_max_share`` of the table, and the contract holds on what was
+loaded. A failed check stops the run before dbt, so the reporting database stays as it was.
 """
 
-
-from dagster import AssetExecutionContext, AssetKey, AssetSpec, MaterializeResult, MetadataValue, multi_asset
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    AssetSpec,
+    MaterializeResult,
+    MetadataValue,
+    multi_asset,
+)
 
 from .. import progress
 from ..contract import TABLES
-from ..loader import find_landing_files, load_landing
+from ..loader import (
+    LoadOptions,
+    TableLoad,
+    connect_build,
+    find_landing_files,
+    load_landing,
+    quarantine_samples,
+    unresolved_quarantine,
+)
 from ..resources import SalespulseSettings
+from ..settings import Settings
 
 RAW_GROUP = "raw"
+RAW_CHECK = "raw_contract"
 
 
 def raw_key(table: str) -> AssetKey:
     return AssetKey(["raw", table])
 
 
-def ensure_demo_landing(settings) -> bool:
+def ensure_demo_landing(settings: Settings) -> bool:
     """Generate the embedded demo CRM into the landing folder when it holds no landing file."""
     files = find_landing_files(settings.landing_dir)
     if any(files.values()) or not settings.demo.auto_generate:
@@ -40,6 +62,46 @@ def ensure_demo_landing(settings) -> bool:
     return True
 
 
+def _samples_md(samples: list[dict]) -> str:
+    if not samples:
+        return "(none)"
+    lines = ["| file | row | column | reason |", "|---|---|---|---|"]
+    lines += [f"| `{s['file']}` | {s['row']} | {s['column']} | {s['reason']} |" for s in samples]
+    return "\n".join(lines)
+
+
+def contract_check(con, name: str, load: TableLoad, cfg: Settings) -> AssetCheckResult:
+    """The blocking gate of one raw table (file errors, quarantine share, contract rules)."""
+    unresolved, raw_rows = unresolved_quarantine(con, name)
+    total = unresolved + raw_rows
+    share = unresolved / total if total else 0.0
+    samples = quarantine_samples(con, name)
+    problems: list[str] = []
+    if load.error:
+        problems.append(f"file not loaded: {load.error}")
+    if share > cfg.quarantine_max_share:
+        problems.append(
+            f"{unresolved:,} of {total:,} rows ({share:.2%}) are in quarantine.{name}, over the "
+            f"{cfg.quarantine_max_share:.2%} allowed"
+        )
+    metadata = {
+        "quarantined_unresolved": unresolved,
+        "quarantined_share": float(share),
+        "quarantine_max_share": cfg.quarantine_max_share,
+        "quarantine_samples": MetadataValue.md(_samples_md(samples)),
+        "problems": MetadataValue.md("\n".join(f"- {p}" for p in problems) or "(none)"),
+    }
+    description = "; ".join(problems) if problems else None
+    return AssetCheckResult(
+        asset_key=raw_key(name),
+        check_name=RAW_CHECK,
+        passed=not problems,
+        severity=AssetCheckSeverity.ERROR,
+        metadata=metadata,
+        description=description,
+    )
+
+
 @multi_asset(
     specs=[
         AssetSpec(
@@ -47,11 +109,21 @@ def ensure_demo_landing(settings) -> bool:
             group_name=RAW_GROUP,
             description=f"raw.{name}: append-only landing of the canonical `{name}` table "
             f"(primary key {', '.join(t.primary_key)}), with _batch_id, _loaded_at, "
-            "_source_system and _source_file.",
+            "_source_system and _source_file. Rows breaking the contract go to "
+            f"quarantine.{name}.",
             kinds={"duckdb"},
             skippable=True,
         )
         for name, t in TABLES.items()
+    ],
+    check_specs=[
+        AssetCheckSpec(
+            RAW_CHECK,
+            asset=raw_key(name),
+            blocking=True,
+            description="Files readable, quarantined share under the threshold, contract rules hold.",
+        )
+        for name in TABLES
     ],
     can_subset=True,
     name="raw_tables",
@@ -59,29 +131,41 @@ def ensure_demo_landing(settings) -> bool:
 def raw_tables(context: AssetExecutionContext, settings: SalespulseSettings):
     cfg = settings.get()
     generated = ensure_demo_landing(cfg)
-    selected = [key.path[-1] for key in context.selected_asset_keys]
+    selected = {key.path[-1] for key in context.selected_asset_keys}
     wanted = [name for name in TABLES if name in selected]
     progress.report(f"load: {len(wanted)} raw tables from {cfg.landing_dir} into {cfg.build_db}")
-    results = load_landing(
-        cfg.build_db, cfg.landing_dir, source_system=cfg.source_system, tables=wanted,
-        progress=progress.report,
+    options = LoadOptions(
+        source_system=cfg.source_system,
+        reporting_currency=cfg.reporting_currency,
+        timezone=cfg.timezone,
+        encoding=cfg.landing_encoding,
     )
-    missing = [name for name, r in results.items() if not r.files]
+    results = load_landing(cfg.build_db, cfg.landing_dir, tables=wanted, progress=progress.report, options=options)
+    missing = [name for name, r in results.items() if not r.files and not r.error]
     if missing:
-        context.log.warning(
-            "no landing file for: %s (KPIs that need them will be NULL)", ", ".join(missing)
-        )
-    for name in wanted:
-        r = results[name]
-        yield MaterializeResult(
-            asset_key=raw_key(name),
-            metadata={
-                "rows_loaded": r.rows_loaded,
-                "files_loaded": r.files_loaded,
-                "files_skipped_already_loaded": r.files_skipped,
-                "files": MetadataValue.md("\n".join(f"- `{f.path}`" for f in r.files) or "(none)"),
-                "input_missing": not r.files,
-                "warnings": MetadataValue.md("\n".join(f"- {w}" for w in r.warnings) or "(none)"),
-                "demo_generated": generated,
-            },
-        )
+        progress.report(f"load: no landing file for {', '.join(missing)} (KPIs that need them will be NULL)")
+    con = connect_build(cfg.build_db)
+    try:
+        for name in wanted:
+            r = results[name]
+            yield MaterializeResult(
+                asset_key=raw_key(name),
+                metadata={
+                    "rows_loaded": r.rows_loaded,
+                    "rows_quarantined": r.rows_quarantined,
+                    "files_loaded": r.files_loaded,
+                    "files_skipped_already_loaded": r.files_skipped,
+                    "batch_ids": MetadataValue.json(r.batch_ids),
+                    "files": MetadataValue.md("\n".join(f"- `{f.path}`" for f in r.files) or "(none)"),
+                    "input_missing": not r.files,
+                    "warnings": MetadataValue.md("\n".join(f"- {w}" for w in r.warnings) or "(none)"),
+                    "error": r.error or "",
+                    "demo_generated": generated,
+                },
+            )
+            check = contract_check(con, name, r, cfg)
+            if not check.passed:
+                progress.report(f"check FAILED: raw.{name}: {check.description}")
+            yield check
+    finally:
+        con.close()
