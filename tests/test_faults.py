@@ -57,6 +57,19 @@ def salespulse_env(**extra: str) -> dict[str, str]:
     return env
 
 
+_STARTED: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_stray_refresh():
+    """Kill any refresh a failed test left running (by its own process group only)."""
+    yield
+    while _STARTED:
+        proc = _STARTED.pop()
+        if proc.poll() is None:
+            kill_group(proc)
+
+
 def start_refresh(cwd: Path, *args: str, env: dict[str, str] | None = None, name: str = "refresh"):
     """Start ``salespulse refresh`` in its own session (its pid is its process group id)."""
     logs = cwd / "_test_logs"
@@ -70,6 +83,7 @@ def start_refresh(cwd: Path, *args: str, env: dict[str, str] | None = None, name
     )
     proc.out_path, proc.err_path = Path(out.name), Path(err.name)  # type: ignore[attr-defined]
     proc.files = (out, err)  # type: ignore[attr-defined]
+    _STARTED.append(proc)
     return proc
 
 

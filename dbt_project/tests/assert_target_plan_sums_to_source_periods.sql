@@ -1,3 +1,4 @@
+{{ config(meta={'dagster': {'ref': {'name': 'kpi_target_plan'}}}) }}
 {#- The months derived from a year / quarter target sum EXACTLY to it (largest remainder rounding).
     Returns one row per violation:
     1. every quarter (explicit, or a year target's share) = Σ kpi_target_plan months of that quarter

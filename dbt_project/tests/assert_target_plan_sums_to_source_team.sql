@@ -1,3 +1,4 @@
+{{ config(meta={'dagster': {'ref': {'name': 'kpi_target_plan'}}}) }}
 {#- A team month split over its reps (derivation from_team) sums EXACTLY to the team's month
     target (largest remainder rounding); returns one row per violating team month. -#}
 with

@@ -6,6 +6,7 @@ from dagster import AssetSelection, Definitions, ScheduleDefinition, define_asse
 
 from .assets.clv import clv_predictions_valid, kpi_clv_predicted
 from .assets.dbt import dbt_models
+from .assets.quality import mart_expectations
 from .assets.raw import raw_tables
 from .assets.reporting import reporting
 from .resources import build_resources
@@ -32,7 +33,7 @@ daily_refresh = ScheduleDefinition(
 
 defs = Definitions(
     assets=[raw_tables, dbt_models, kpi_clv_predicted, reporting],
-    asset_checks=[clv_predictions_valid],
+    asset_checks=[clv_predictions_valid, mart_expectations],
     jobs=[refresh_job],
     schedules=[daily_refresh],
     resources=build_resources(),

@@ -82,10 +82,10 @@ def read_holder(path: Path) -> LockHolder | None:
     )
 
 
-def _busy_message(path: Path, waited: float) -> str:
+def _busy_message(path: Path, wait: float) -> str:
     holder = read_holder(path)
     who = holder.describe() if holder else "pid unknown, start time unknown"
-    waited_text = f" (still held after waiting {waited:.0f}s)" if waited > 0 else ""
+    waited_text = f" (still held after waiting {wait:g}s)" if wait > 0 else ""
     return (
         f"another refresh ({who}) holds {path}{waited_text}; retry later or pass --wait SECONDS "
         "to wait for it"
@@ -120,7 +120,7 @@ def refresh_lock(
             except BlockingIOError:
                 waited = time.monotonic() - started
                 if waited >= wait:
-                    raise RefreshLockBusy(_busy_message(path, waited)) from None
+                    raise RefreshLockBusy(_busy_message(path, wait)) from None
                 if on_wait is not None:
                     holder = read_holder(path)
                     who = holder.describe() if holder else "pid unknown"

@@ -20,6 +20,8 @@ from dagster import (
     AssetKey,
     MaterializeResult,
     MetadataValue,
+    TableColumn,
+    TableSchema,
     asset,
     asset_check,
 )
@@ -54,6 +56,32 @@ TABLE_COLUMNS: dict[str, str] = {
     "fit_status": "varchar",
 }
 assert tuple(TABLE_COLUMNS)[: len(OUTPUT_COLUMNS)] == OUTPUT_COLUMNS
+
+#: Published column documentation: (description, Chinese label). The catalog and dashboards read it.
+COLUMN_DOCS: dict[str, tuple[str, str]] = {
+    "customer_id": ("Customer id (the CRM's account id).", "客户ID"),
+    "frequency": ("Repeat purchase days: distinct order days after the first one.", "重复购买天数"),
+    "recency_days": ("Days between the first and the last purchase day.", "最近购买间隔(天)"),
+    "t_days": ("Days between the first purchase day and the as-of date (customer age).", "客户存续天数"),
+    "monetary_value": ("Mean amount of the repeat purchase days, reporting currency (0 without repeats).",
+                       "平均重复购买金额"),
+    "p_alive": ("Probability that the customer is still active (BG/NBD).", "存活概率"),
+    "expected_orders_365d": ("Expected purchase days in the next 365 days (BG/NBD).", "未来365天预期购买次数"),
+    "expected_avg_order_value": ("Expected average order value (Gamma-Gamma), reporting currency.",
+                                 "预期平均订单金额"),
+    "clv_predicted_12m": ("Predicted 12-month CLV: expected monthly purchases x expected order value, "
+                          "discounted monthly by clv_monthly_discount_rate.", "预测12个月客户终身价值"),
+    "bgnbd_r": ("Fitted BG/NBD shape r of the purchase-rate gamma distribution.", "BG/NBD参数r"),
+    "bgnbd_alpha": ("Fitted BG/NBD scale alpha (days).", "BG/NBD参数alpha"),
+    "bgnbd_a": ("Fitted BG/NBD dropout beta parameter a.", "BG/NBD参数a"),
+    "bgnbd_b": ("Fitted BG/NBD dropout beta parameter b.", "BG/NBD参数b"),
+    "gg_p": ("Fitted Gamma-Gamma parameter p.", "Gamma-Gamma参数p"),
+    "gg_q": ("Fitted Gamma-Gamma parameter q.", "Gamma-Gamma参数q"),
+    "gg_v": ("Fitted Gamma-Gamma parameter v.", "Gamma-Gamma参数v"),
+    "as_of": ("As-of date of the fit (orders up to this local day).", "数据截止日期"),
+    "fit_status": ("'ok', or why the data could not support a fit (then predictions are NULL).", "拟合状态"),
+}
+assert set(COLUMN_DOCS) == set(TABLE_COLUMNS)
 
 # One row per live customer: repeat purchase days, recency and age in days, mean repeat-day amount.
 # A day whose amounts are all NULL (unconverted currency) still counts as a purchase day but is
@@ -194,6 +222,9 @@ def kpi_clv_predicted(context: AssetExecutionContext, settings: SalespulseSettin
             f"clv: {build.customers:,} customers fitted in {build.fit_seconds:.2f}s (r={fit.bgnbd.r:.4g}, "
             f"alpha={fit.bgnbd.alpha:.4g}, a={fit.bgnbd.a:.4g}, b={fit.bgnbd.b:.4g})"
         )
+    metadata["dagster/column_schema"] = TableSchema(
+        columns=[TableColumn(c, TABLE_COLUMNS[c], description=f"{d} ({zh})") for c, (d, zh) in COLUMN_DOCS.items()]
+    )
     return MaterializeResult(metadata=metadata)
 
 

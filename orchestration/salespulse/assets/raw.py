@@ -30,6 +30,7 @@ from ..loader import (
     quarantine_samples,
     unresolved_quarantine,
 )
+from ..quality.gx import validate_raw_batch
 from ..resources import SalespulseSettings
 from ..settings import Settings
 
@@ -84,7 +85,14 @@ def contract_check(con, name: str, load: TableLoad, cfg: Settings) -> AssetCheck
             f"{unresolved:,} of {total:,} rows ({share:.2%}) are in quarantine.{name}, over the "
             f"{cfg.quarantine_max_share:.2%} allowed"
         )
+    gx_metadata: dict = {}
+    for batch_id in load.batch_ids:  # the Great Expectations suite on every batch loaded now
+        outcome = validate_raw_batch(con, name, batch_id)
+        if not outcome.passed:
+            problems.append(f"batch {batch_id}: {outcome.summary()}")
+        gx_metadata = {f"gx_{k}": v for k, v in outcome.to_metadata().items()}
     metadata = {
+        **gx_metadata,
         "quarantined_unresolved": unresolved,
         "quarantined_share": float(share),
         "quarantine_max_share": cfg.quarantine_max_share,

@@ -20,6 +20,19 @@ leads as (
 
 ),
 
+-- An opportunity without lead_id still has "its lead" when a lead names it as its converted
+-- opportunity (the earliest such lead), as fct_leads links them.
+leads_by_conversion as (
+
+    select
+        converted_opportunity_id,
+        first_contacted_at,
+        row_number() over (partition by converted_opportunity_id order by created_at, lead_id) as lead_rank
+    from leads
+    where converted_opportunity_id is not null
+
+),
+
 converted as (
 
     select
@@ -38,13 +51,18 @@ joined as (
         converted.*,
         reps.team_id,
         reps.team_name,
-        leads.first_contacted_at as lead_first_contacted_at,
-        coalesce(leads.first_contacted_at, converted.created_at) as signing_started_at
+        coalesce(leads.first_contacted_at, by_conversion.first_contacted_at) as lead_first_contacted_at,
+        coalesce(leads.first_contacted_at, by_conversion.first_contacted_at, converted.created_at)
+            as signing_started_at
     from converted
     left join reps
         on converted.owner_rep_id = reps.rep_id
     left join leads
         on converted.lead_id = leads.lead_id
+    left join leads_by_conversion as by_conversion
+        on converted.lead_id is null
+        and by_conversion.converted_opportunity_id = converted.opportunity_id
+        and by_conversion.lead_rank = 1
 
 ),
 
