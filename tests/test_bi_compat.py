@@ -22,21 +22,33 @@ from salespulse.cli import main
 DUCKDB_1X = "1.1.3"  # a DuckDB 1.x release with wheels for Python 3.11 on PyPI
 REPORTING = Path("warehouse/reporting.duckdb")
 
+# Shared by this process (DuckDB 2.x) and the DuckDB 1.x reader: an order-independent digest of a
+# table's text, column by column (every value decoded by DuckDB itself, no Python conversion).
+DIGEST_SRC = r"""
+def digest(con, table):
+    cols = [r[0] for r in con.execute(f'describe "{table}"').fetchall()]
+    text = ", ".join(f"coalesce(cast(\"{c}\" as varchar), '<null>')" for c in cols)
+    return con.execute(
+        f"select md5(coalesce(string_agg(r, chr(10) order by r), '')) "
+        f"from (select concat_ws(chr(31), {text}) as r from \"{table}\")"
+    ).fetchone()[0]
+"""
+exec(DIGEST_SRC)  # defines digest()
+
 READER = r"""
 import json, sys
 import duckdb
+""" + DIGEST_SRC + r"""
 con = duckdb.connect(sys.argv[1], read_only=True)
+con.execute("set TimeZone = 'UTC'")
 tables = [r[0] for r in con.execute(
     "select table_name from information_schema.tables where table_schema = 'main' order by 1").fetchall()]
-counts = {}
-for t in tables:
-    rows = con.execute(f'select * from "{t}"').fetchall()  # every column of every row decodes
-    counts[t] = len(rows)
-    assert counts[t] == con.execute(f'select count(*) from "{t}"').fetchone()[0]
+counts = {t: con.execute(f'select count(*) from "{t}"').fetchone()[0] for t in tables}
+digests = {t: digest(con, t) for t in tables}
 revenue = con.execute(
     "select cast(period_start as varchar), cast(bookings as varchar), orders from kpi_revenue "
     "where slice = 'company' and period_type = 'month' order by period_start desc limit 6").fetchall()
-print(json.dumps({"version": duckdb.__version__, "counts": counts, "revenue": revenue}))
+print(json.dumps({"version": duckdb.__version__, "counts": counts, "digests": digests, "revenue": revenue}))
 """
 
 
@@ -103,6 +115,10 @@ def test_reporting_db_opens_in_duckdb_1x(reporting_db, duckdb1_python, tmp_path)
 
     con = duckdb.connect(str(reporting_db), read_only=True)
     try:
+        # the same text for every value of every table, read by DuckDB 1.x and by this DuckDB
+        con.execute("set TimeZone = 'UTC'")
+        digests = {t: digest(con, t) for t in current}  # noqa: F821 - defined by exec(DIGEST_SRC)
+        assert old["digests"] == digests
         revenue = con.execute(
             "select cast(period_start as varchar), cast(bookings as varchar), orders from kpi_revenue "
             "where slice = 'company' and period_type = 'month' order by period_start desc limit 6").fetchall()

@@ -6,9 +6,11 @@ from dagster import AssetSelection, Definitions, ScheduleDefinition, define_asse
 
 from .assets.clv import clv_predictions_valid, kpi_clv_predicted
 from .assets.dbt import dbt_models
+from .assets.landing import landing
 from .assets.quality import mart_expectations
 from .assets.raw import raw_tables
 from .assets.reporting import reporting
+from .landing_sensor import make_landing_sensor
 from .resources import build_resources
 from .settings import load_settings
 
@@ -32,9 +34,10 @@ daily_refresh = ScheduleDefinition(
 )
 
 defs = Definitions(
-    assets=[raw_tables, dbt_models, kpi_clv_predicted, reporting],
+    assets=[landing, raw_tables, dbt_models, kpi_clv_predicted, reporting],
     asset_checks=[clv_predictions_valid, mart_expectations],
     jobs=[refresh_job],
     schedules=[daily_refresh],
+    sensors=[make_landing_sensor(REFRESH_JOB)],
     resources=build_resources(),
 )

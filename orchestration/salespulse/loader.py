@@ -27,7 +27,7 @@ import logging
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import duckdb
@@ -96,6 +96,8 @@ class LoadOptions:
     timezone: str = "Asia/Shanghai"
     encoding: str = "auto"  # auto (UTF-8, UTF-8 with BOM, else GB18030/GBK) or a Python codec name
     now: dt.datetime | None = None  # "now" for the future-timestamp rule (default: wall clock)
+    # Configured source names: a file under <landing>/<name>/ is tagged _source_system = name.
+    source_names: tuple[str, ...] = ()
 
 
 @dataclass
@@ -556,8 +558,10 @@ def load_landing(
             result = TableLoad(table=name)
             results[name] = result
             for path in files[name]:
+                top = path.relative_to(landing_dir).parts[0]
+                file_opts = replace(opts, source_system=top) if top in opts.source_names else opts
                 try:
-                    fl = load_file(con, path, TABLES[name], opts, warnings=result.warnings)
+                    fl = load_file(con, path, TABLES[name], file_opts, warnings=result.warnings)
                 except LandingFileError as exc:
                     result.error = str(exc)
                     log.error(str(exc))

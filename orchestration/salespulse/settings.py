@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -40,6 +40,25 @@ class DemoSettings(BaseModel):
     seed: int = 42
 
 
+class SourceSettings(BaseModel):
+    """One CRM source converted into the landing folder before each load (see sources/)."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="becomes _source_system and the landing sub-folder")
+    kind: Literal["canonical", "salesforce", "hubspot", "jiandaoyun", "mapping"]
+    input_dir: Path = Field(description="the CRM export (or fetched API records) to convert")
+    mapping: Path | None = Field(None, description="mapping YAML (kinds mapping and jiandaoyun)")
+    config: Path | None = Field(None, description="adapter YAML overriding its defaults (stage maps, ...)")
+    namespace: str | None = Field(None, description="prefix ids with '<namespace>:' where sources collide")
+
+
+class FreshnessSettings(BaseModel):
+    """Non-blocking freshness check: newest record of each raw table within N days of the as-of date."""
+
+    default_days: int = Field(2, ge=0)
+    # Tables that arrive less often than daily; null disables the check for a table.
+    tables: dict[str, int | None] = {"sales_compensation": 62, "targets": None, "fx_rates": 7}
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SALESPULSE_",
@@ -62,6 +81,8 @@ class Settings(BaseSettings):
     )
     kpi: KpiParameters = KpiParameters()
     demo: DemoSettings = DemoSettings()
+    sources: list[SourceSettings] = []
+    freshness: FreshnessSettings = FreshnessSettings()
 
     @field_validator("reporting_currency")
     @classmethod
@@ -136,9 +157,16 @@ class _YamlSource(PydanticBaseSettingsSource):
         if not isinstance(data, dict):
             raise ValueError(f"{path}: expected a mapping of settings at the top level")
         base = path.resolve().parent
-        for key in ("landing_dir", "build_db", "reporting_db"):
-            if key in data and data[key] is not None and not Path(data[key]).is_absolute():
-                data[key] = str(base / data[key])
+
+        def resolve(obj: dict, keys: tuple[str, ...]) -> None:
+            for key in keys:
+                if obj.get(key) is not None and not Path(obj[key]).is_absolute():
+                    obj[key] = str(base / obj[key])
+
+        resolve(data, ("landing_dir", "build_db", "reporting_db"))
+        for source in data.get("sources") or []:
+            if isinstance(source, dict):
+                resolve(source, ("input_dir", "mapping", "config"))
         return data
 
 

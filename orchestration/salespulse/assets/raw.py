@@ -25,7 +25,6 @@ from ..loader import (
     LoadOptions,
     TableLoad,
     connect_build,
-    find_landing_files,
     load_landing,
     quarantine_samples,
     unresolved_quarantine,
@@ -33,34 +32,26 @@ from ..loader import (
 from ..quality.gx import validate_raw_batch
 from ..resources import SalespulseSettings
 from ..settings import Settings
+from .landing import LANDING_KEY
 
 RAW_GROUP = "raw"
 RAW_CHECK = "raw_contract"
+FRESHNESS_CHECK = "freshness"
+
+# What "newest record" means for tables without updated_at.
+FRESHNESS_COLUMN = {
+    "opportunity_stage_history": "entered_at",
+    "payments": "paid_at",
+    "deliveries": "delivered_at",
+    "marketing_spend": "spend_date",
+    "sales_compensation": "month",
+    "targets": "period_start",
+    "fx_rates": "rate_date",
+}
 
 
 def raw_key(table: str) -> AssetKey:
     return AssetKey(["raw", table])
-
-
-def ensure_demo_landing(settings: Settings) -> bool:
-    """Generate the embedded demo CRM into the landing folder when it holds no landing file."""
-    files = find_landing_files(settings.landing_dir)
-    if any(files.values()) or not settings.demo.auto_generate:
-        return False
-    from ..demo import generate_demo
-
-    progress.report(
-        f"demo: landing folder {settings.landing_dir} is empty; generating the demo CRM "
-        f"({settings.demo.scale:,} orders, seed {settings.demo.seed})"
-    )
-    generate_demo(
-        settings.landing_dir,
-        scale=settings.demo.scale,
-        seed=settings.demo.seed,
-        as_of=settings.effective_as_of,
-        progress=progress.report,
-    )
-    return True
 
 
 def _samples_md(samples: list[dict]) -> str:
@@ -110,6 +101,34 @@ def contract_check(con, name: str, load: TableLoad, cfg: Settings) -> AssetCheck
     )
 
 
+def freshness_check(con, name: str, cfg: Settings) -> AssetCheckResult:
+    """Non-blocking: the newest record of the table is at most N days older than the as-of date."""
+    limit = cfg.freshness.tables.get(name, cfg.freshness.default_days)
+    col = "updated_at" if TABLES[name].has_versions else FRESHNESS_COLUMN[name]
+    as_of = cfg.effective_as_of
+    if limit is None:
+        return AssetCheckResult(asset_key=raw_key(name), check_name=FRESHNESS_CHECK, passed=True,
+                                severity=AssetCheckSeverity.WARN, metadata={"disabled": True})
+    if TABLES[name].columns[col] == "DATE":
+        day = f"max({col}) filter (where {col} <= ?)"
+    else:
+        day = (f"max(cast(timezone('{cfg.timezone}', {col}) as date)) "
+               f"filter (where cast(timezone('{cfg.timezone}', {col}) as date) <= ?)")
+    newest = con.execute(f"select {day} from raw.{name}", [as_of]).fetchone()[0]
+    age = (as_of - newest).days if newest is not None else None
+    passed = age is not None and age <= limit
+    what = "no records" if newest is None else f"newest {col} is {newest} ({age} days before {as_of})"
+    return AssetCheckResult(
+        asset_key=raw_key(name),
+        check_name=FRESHNESS_CHECK,
+        passed=passed,
+        severity=AssetCheckSeverity.WARN,
+        description=None if passed else f"raw.{name} is stale: {what}; allowed {limit} days",
+        metadata={"newest": str(newest) if newest else "", "age_days": age if age is not None else -1,
+                  "max_age_days": limit, "column": col},
+    )
+
+
 @multi_asset(
     specs=[
         AssetSpec(
@@ -121,6 +140,7 @@ def contract_check(con, name: str, load: TableLoad, cfg: Settings) -> AssetCheck
             f"quarantine.{name}.",
             kinds={"duckdb"},
             skippable=True,
+            deps=[LANDING_KEY],
         )
         for name, t in TABLES.items()
     ],
@@ -132,13 +152,21 @@ def contract_check(con, name: str, load: TableLoad, cfg: Settings) -> AssetCheck
             description="Files readable, quarantined share under the threshold, contract rules hold.",
         )
         for name in TABLES
+    ]
+    + [
+        AssetCheckSpec(
+            FRESHNESS_CHECK,
+            asset=raw_key(name),
+            blocking=False,
+            description="Newest record within the configured days of the as-of date (warns, never blocks).",
+        )
+        for name in TABLES
     ],
     can_subset=True,
     name="raw_tables",
 )
 def raw_tables(context: AssetExecutionContext, settings: SalespulseSettings):
     cfg = settings.get()
-    generated = ensure_demo_landing(cfg)
     selected = {key.path[-1] for key in context.selected_asset_keys}
     wanted = [name for name in TABLES if name in selected]
     progress.report(f"load: {len(wanted)} raw tables from {cfg.landing_dir} into {cfg.build_db}")
@@ -147,6 +175,7 @@ def raw_tables(context: AssetExecutionContext, settings: SalespulseSettings):
         reporting_currency=cfg.reporting_currency,
         timezone=cfg.timezone,
         encoding=cfg.landing_encoding,
+        source_names=tuple(s.name for s in cfg.sources),
     )
     results = load_landing(cfg.build_db, cfg.landing_dir, tables=wanted, progress=progress.report, options=options)
     missing = [name for name, r in results.items() if not r.files and not r.error]
@@ -168,12 +197,15 @@ def raw_tables(context: AssetExecutionContext, settings: SalespulseSettings):
                     "input_missing": not r.files,
                     "warnings": MetadataValue.md("\n".join(f"- {w}" for w in r.warnings) or "(none)"),
                     "error": r.error or "",
-                    "demo_generated": generated,
                 },
             )
             check = contract_check(con, name, r, cfg)
             if not check.passed:
                 progress.report(f"check FAILED: raw.{name}: {check.description}")
             yield check
+            fresh = freshness_check(con, name, cfg)
+            if not fresh.passed:
+                progress.report(f"warning: {fresh.description}")
+            yield fresh
     finally:
         con.close()
