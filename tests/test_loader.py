@@ -217,3 +217,27 @@ def test_gbk_file_with_chinese_text_is_detected(tmp_path):
     _write(landing / "d2" / "reps.csv", rows.replace("r1,", "r2,", 1), encoding="gbk")
     res = load_landing(db, landing, options=LoadOptions(source_system="t", encoding="utf-8", now=NOW))["reps"]
     assert res.error is not None and "reps.csv" in res.error
+
+
+def test_quarantine_cli_lists_and_resolves(tmp_path, capsys, tmp_settings_env):
+    from salespulse.cli import main
+    from salespulse.loader import connect_build, unresolved_quarantine
+
+    load, db = _orders_with(tmp_path, {"amount": "abc"})
+    assert main(["quarantine", "list", "--build-db", str(db)]) == 0
+    out, err = capsys.readouterr()
+    assert "orders\t" in out and "orders.csv\trow 3\tamount\tcannot read 'abc' as DECIMAL(18,4)" in out
+    assert "1 unresolved quarantined row(s)" in err
+    con = connect_build(db)
+    try:
+        assert unresolved_quarantine(con, "orders") == (1, 2)
+    finally:
+        con.close()
+    assert main(["quarantine", "resolve", "--table", "orders", "--build-db", str(db)]) == 0
+    con = connect_build(db)
+    try:
+        assert unresolved_quarantine(con, "orders") == (0, 2)
+    finally:
+        con.close()
+    # the rows stay in quarantine (nothing is lost), only marked resolved
+    assert _raw(db, "select count(*) from quarantine.orders where _resolved_at is not null") == [(1,)]

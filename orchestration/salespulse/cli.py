@@ -212,11 +212,16 @@ def cmd_sql(args: argparse.Namespace) -> int:
     import duckdb
 
     settings = _settings(args)
-    path = settings.reporting_db
+    path = settings.build_db if args.build else settings.reporting_db
     if not path.exists():
-        print(f"no reporting database at {path}: run `salespulse refresh` first", file=sys.stderr)
+        print(f"no database at {path}: run `salespulse refresh` first", file=sys.stderr)
         return 2
-    con = duckdb.connect(str(path), read_only=True)
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error as exc:
+        print(f"error: cannot open {path} read-only ({exc}); a refresh is probably writing it: "
+              "query the reporting database instead, or retry when the refresh is done", file=sys.stderr)
+        return 1
     try:
         if not args.query:
             print(f"connected read-only to {path}; end statements with ';', Ctrl-D to quit")
@@ -233,6 +238,45 @@ def cmd_sql(args: argparse.Namespace) -> int:
         return 0 if _print_query(con, args.query, path) else 1
     finally:
         con.close()
+
+
+def cmd_quarantine(args: argparse.Namespace) -> int:
+    """List quarantined rows (file, row, column, reason) or mark them resolved, so the gate reopens."""
+    import datetime as dt
+
+    from .contract import TABLES
+    from .loader import QUARANTINE_SCHEMA, connect_build, ensure_raw_schema
+
+    settings = _settings(args)
+    if args.table and args.table not in TABLES:
+        print(f"unknown raw table {args.table!r}; one of: {', '.join(TABLES)}", file=sys.stderr)
+        return 2
+    tables = [args.table] if args.table else list(TABLES)
+    con = connect_build(settings.build_db)
+    try:
+        ensure_raw_schema(con)
+        where = "_resolved_at is null" + (" and _source_file like ?" if args.file else "")
+        params = [f"%{args.file}%"] if args.file else []
+        total = 0
+        for table in tables:
+            q = f"{QUARANTINE_SCHEMA}.{table}"
+            if args.action == "list":
+                rows = con.execute(
+                    f"select _source_file, _row_number, _column, _reason from {q} where {where} "
+                    "order by _batch_id, _row_number", params,
+                ).fetchall()
+                for f, r, c, why in rows:
+                    print(f"{table}\t{f}\trow {r}\t{c}\t{why}")
+                total += len(rows)
+            else:
+                n = con.execute(f"select count(*) from {q} where {where}", params).fetchone()[0]
+                con.execute(f"update {q} set _resolved_at = ? where {where}", [dt.datetime.now(dt.UTC), *params])
+                total += n
+        verb = "unresolved quarantined row(s)" if args.action == "list" else "row(s) marked resolved"
+        print(f"{total} {verb}", file=sys.stderr)
+    finally:
+        con.close()
+    return 0
 
 
 def _print_query(con, query: str, path: Path | None = None) -> bool:
@@ -302,7 +346,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sql", help="query the reporting database read-only")
     _add_settings_args(p)
     p.add_argument("query", nargs="?", help="a SQL query; omit for an interactive prompt")
+    p.add_argument("--build", action="store_true",
+                   help="query the build warehouse (raw, quarantine, staging) read-only instead; "
+                        "fails while a refresh writes it")
     p.set_defaults(func=cmd_sql)
+
+    p = sub.add_parser("quarantine", help="list quarantined rows, or mark them resolved")
+    _add_settings_args(p)
+    p.add_argument("action", choices=["list", "resolve"])
+    p.add_argument("--table", help="raw table (default: all)")
+    p.add_argument("--file", help="only rows from this landing file (a substring of its path)")
+    p.set_defaults(func=cmd_quarantine)
 
     p = sub.add_parser("export", help="export every reporting table to <DIR>/<table>.parquet (read-only)")
     _add_settings_args(p)

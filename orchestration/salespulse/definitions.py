@@ -11,7 +11,9 @@ from .assets.quality import mart_expectations
 from .assets.raw import raw_tables
 from .assets.reporting import reporting
 from .landing_sensor import make_landing_sensor
+from .locking import RUN_TAG
 from .resources import build_resources
+from .sensors import refresh_failure_alert
 from .settings import load_settings
 
 REFRESH_JOB = "refresh"
@@ -21,6 +23,7 @@ refresh_job = define_asset_job(
     REFRESH_JOB,
     selection=AssetSelection.all(),
     executor_def=in_process_executor,
+    tags=RUN_TAG,
     description="Load the landing files into raw, build and test every dbt model, publish the "
     "reporting database when every blocking check passed.",
 )
@@ -38,6 +41,6 @@ defs = Definitions(
     asset_checks=[clv_predictions_valid, mart_expectations],
     jobs=[refresh_job],
     schedules=[daily_refresh],
-    sensors=[make_landing_sensor(REFRESH_JOB)],
+    sensors=[make_landing_sensor(REFRESH_JOB), refresh_failure_alert],
     resources=build_resources(),
 )

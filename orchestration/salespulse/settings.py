@@ -82,6 +82,14 @@ class Settings(BaseSettings):
     kpi: KpiParameters = KpiParameters()
     demo: DemoSettings = DemoSettings()
     sources: list[SourceSettings] = []
+    alert_webhook_url: str | None = Field(
+        None,
+        description="POST a JSON summary of a failed refresh here (SALESPULSE_ALERT_WEBHOOK_URL); a secret: "
+        "set it in the environment, not in a committed YAML",
+    )
+    refresh_lock_timeout_seconds: float = Field(
+        0, ge=0, description="how long `salespulse refresh` waits for another refresh (0 = fail at once)"
+    )
     freshness: FreshnessSettings = FreshnessSettings()
 
     @field_validator("reporting_currency")
