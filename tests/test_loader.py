@@ -8,10 +8,11 @@ from decimal import Decimal
 
 import duckdb
 import pytest
-from conftest import write_csv
 
 from salespulse.contract import METADATA_COLUMNS, TABLES
 from salespulse.loader import LoadOptions, load_landing
+
+from conftest import write_csv
 
 ORDER = {
     "order_id": "o1", "customer_id": "c1", "opportunity_id": None, "rep_id": "r1",

@@ -6,8 +6,9 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from conftest import query, run_refresh, write_csv
 from test_kpi_revenue import CUSTOMERS, FX, ORDERS, PAYMENTS, REPS
+
+from conftest import query, run_refresh, write_csv
 
 AS_OF = "2024-03-15"
 

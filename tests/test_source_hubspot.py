@@ -139,6 +139,17 @@ def read_rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
+def fetch(db: Path, sql: str) -> list[tuple]:
+    """Rows of ``sql`` on a DuckDB file opened read-only, as tuples (NULL stays None)."""
+    import duckdb
+
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
 def by_id(rows, key):
     return {r[key]: r for r in rows}
 
@@ -576,26 +587,22 @@ def test_full_refresh_win_rate_and_revenue(tmp_path):
     convert_hubspot(write_v3(tmp_path / "in"), tmp_path / "landing", config=cfg())
     result, reporting = run_refresh(tmp_path, tmp_path / "landing", "2024-04-30")
     assert result.success, [e.message for e in result.all_events if e.is_failure]
-    win = query(reporting, "select period_start, slice, slice_value, won, lost, win_rate, win_rate_value "
-                           "from kpi_win_rate where period_type = 'month' and period_start in "
+    win = fetch(reporting, "select cast(period_start as varchar), slice, slice_value, won, lost, win_rate, "
+                           "win_rate_value from kpi_win_rate where period_type = 'month' and period_start in "
                            "('2024-03-01', '2024-04-01') and slice in ('company', 'rep') order by 1, 2, 3")
-    rows = [(str(r.period_start)[:10], r.slice, r.slice_value, r.won, r.lost,
-             None if r.win_rate is None or r.win_rate != r.win_rate else float(r.win_rate))
-            for r in win.itertuples()]
-    assert rows == [
-        ("2024-03-01", "company", None, 1, 1, 0.5),
-        ("2024-03-01", "rep", "101", 1, 0, 1.0),
-        ("2024-03-01", "rep", "102", 0, 1, 0.0),
-        ("2024-04-01", "company", None, 1, 0, 1.0),
+    assert [r[:6] for r in win] == [
+        ("2024-03-01", "company", None, 1, 1, Decimal("0.5")),
+        ("2024-03-01", "rep", "101", 1, 0, Decimal("1")),
+        ("2024-03-01", "rep", "102", 0, 1, Decimal("0")),
+        ("2024-04-01", "company", None, 1, 0, Decimal("1")),
         ("2024-04-01", "rep", "101", 0, 0, None),  # nothing closed: no rate
-        ("2024-04-01", "rep", "102", 1, 0, 1.0),
+        ("2024-04-01", "rep", "102", 1, 0, Decimal("1")),
     ]
-    march = win[(win.slice == "company") & (win.period_start.astype(str).str[:10] == "2024-03-01")].iloc[0]
-    assert Decimal(str(march.win_rate_value)).quantize(Decimal("0.000001")) == \
+    assert Decimal(win[0][6]).quantize(Decimal("0.000001")) == \
         (Decimal("1200.50") / Decimal("2000.50")).quantize(Decimal("0.000001"))
-    rev = query(reporting, "select period_type, cast(period_start as varchar) p, slice_value, bookings, orders "
+    rev = fetch(reporting, "select period_type, cast(period_start as varchar) p, slice_value, bookings, orders "
                            "from kpi_revenue where slice in ('company', 'rep') and bookings > 0 order by 1, 2, 3")
-    assert [(r.period_type, r.p, r.slice_value, Decimal(str(r.bookings)), r.orders) for r in rev.itertuples()] == [
+    assert [(t, p, v, Decimal(b), n) for t, p, v, b, n in rev] == [
         ("month", "2024-03-01", "101", Decimal("1200.5"), 1),
         ("month", "2024-03-01", None, Decimal("1200.5"), 1),
         ("month", "2024-04-01", "102", Decimal("500"), 1),

@@ -13,10 +13,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import SHARED_DATA, query, run_refresh
 from salespulse.loader import LoadOptions, load_landing
 from salespulse.sources.base import SourceError
 from salespulse.sources.mapping import convert_with_mapping, load_mapping
+
+from conftest import SHARED_DATA, query, run_refresh
 
 MAPPINGS = Path(__file__).resolve().parents[1] / "orchestration" / "salespulse" / "mappings"
 OLIST = SHARED_DATA / "olist_funnel"
@@ -213,7 +214,7 @@ def test_unknown_input_field_lists_the_available_ones(erp, tmp_path):
 
 def test_required_column_left_unmapped(erp, tmp_path):
     inp, mapping = erp
-    mapping.write_text(mapping.read_text().replace("          country: {const: DE}\n", ""), encoding="utf-8")
+    mapping.write_text(mapping.read_text().replace("      country: {const: DE}\n", ""), encoding="utf-8")
     with pytest.raises(SourceError) as exc:
         convert_with_mapping(mapping, inp, tmp_path / "out")
     msg = _err(exc)
@@ -225,8 +226,9 @@ def test_required_column_left_unmapped(erp, tmp_path):
 def test_value_map_miss_names_value_field_and_row(erp, tmp_path):
     inp, mapping = erp
     _csv(inp / "deals_2.csv", ["no", "account", "owner", "created", "stage", "amount", "close", "updated",
-                               "reason", "note"], [[5, "A2", "r2", "2024-03-01", "open", "1", "30/04/2024", "", "", ""],
-                                                   [6, "A2", "r2", "2024-03-01", "stalled", "1", "30/04/2024", "", "", ""]])
+                               "reason", "note"], [
+        [5, "A2", "r2", "2024-03-01", "open", "1", "30/04/2024", "", "", ""],
+        [6, "A2", "r2", "2024-03-01", "stalled", "1", "30/04/2024", "", "", ""]])
     with pytest.raises(SourceError) as exc:
         convert_with_mapping(mapping, inp, tmp_path / "out")
     msg = _err(exc)

@@ -25,10 +25,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import SHARED_DATA, query, run_refresh, write_csv
 from salespulse.loader import LoadOptions, load_landing
 from salespulse.sources.base import SourceError
 from salespulse.sources.salesforce import SalesforceConfig, convert_salesforce
+
+from conftest import SHARED_DATA, query, run_refresh, write_csv
 
 SHAPE = SHARED_DATA / "salesforce_shape"
 NOW = dt.datetime(2024, 3, 16, tzinfo=dt.UTC)

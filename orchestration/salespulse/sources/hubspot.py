@@ -300,6 +300,14 @@ class _Input:
     history_file: str | None = None
 
 
+def _is_one(probability: Any) -> bool:
+    """A stage probability of 1 (won); unreadable or missing -> False."""
+    try:
+        return Decimal(str(probability).strip()) == 1
+    except (InvalidOperation, ValueError):
+        return False
+
+
 def _text(value: Any) -> str | None:
     if value is None:
         return None
@@ -421,8 +429,7 @@ def _read_v3(input_dir: Path, source: str) -> _Input:
                 for s in p.get("stages") or []:
                     meta = s.get("metadata") or {}
                     closed = bool(_bool(meta.get("isClosed")))
-                    prob = _text(meta.get("probability"))
-                    won = closed and prob is not None and Decimal(prob) == 1
+                    won = closed and _is_one(meta.get("probability"))
                     inp.stages[str(s.get("id"))] = _Stage(str(s.get("id")), _text(s.get("label")) or str(s.get("id")),
                                                           str(p.get("id")), closed, won)
         else:
@@ -457,8 +464,7 @@ def _read_fivetran(input_dir: Path, source: str) -> _Input:
             closed = bool(_bool(r.get("is_closed")))
             won = _bool(r.get("closed_won"))
             if won is None:
-                prob = _text(r.get("probability"))
-                won = closed and prob is not None and Decimal(prob) == 1
+                won = closed and _is_one(r.get("probability"))
             inp.stages[r["stage_id"]] = _Stage(r["stage_id"], _text(r.get("label")) or r["stage_id"],
                                                r.get("pipeline_id") or "", closed, bool(won and closed))
     for obj, name, id_col, deleted in (("companies", "company", "id", "is_deleted"),
