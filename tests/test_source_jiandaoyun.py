@@ -128,10 +128,17 @@ def test_chinese_header_exports_in_gbk_bom_and_utf8(tmp_path):
 
 
 def test_export_through_the_pipeline(tmp_path):
+    """A configured source: the `landing` asset converts the export, raw tags it with its name."""
+    import json
+
     inp, landing = _export(tmp_path / "in"), tmp_path / "landing"
-    convert_jiandaoyun(inp, landing)
-    result, reporting = run_refresh(tmp_path, landing, "2024-03-31")
+    sources = json.dumps([{"name": "jdy", "kind": "jiandaoyun", "input_dir": str(inp)}])
+    result, reporting = run_refresh(tmp_path, landing, "2024-03-31", SOURCES=sources)
     assert result.success, [e.message for e in result.all_events if e.is_failure]
+    drops = [p for p in (landing / "jdy").iterdir()]
+    assert len(drops) == 1 and (drops[0] / "orders.csv").exists()  # <landing>/<source>/<timestamp>/
+    systems = query(tmp_path / "warehouse" / "build.duckdb", "select distinct _source_system s from raw.orders")
+    assert systems["s"].tolist() == ["jdy"]
     rev = query(reporting, "select period_start, bookings, cash_collected from kpi_revenue "
                            "where period_type = 'month' and slice = 'company' order by period_start")
     by_month = {str(r.period_start)[:7]: (float(r.bookings), float(r.cash_collected)) for r in rev.itertuples()}

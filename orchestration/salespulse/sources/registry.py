@@ -36,18 +36,18 @@ def convert_source(source: SourceSettings, out_dir: Path) -> SourceResult:
         config = HubSpotConfig.from_yaml(source.config) if source.config else None
         return convert_hubspot(source.input_dir, out_dir, config=config, source=source.name,
                                namespace=source.namespace)
-    if kind in ("mapping", "jiandaoyun"):
+    if kind == "jiandaoyun":
+        from .jiandaoyun import convert_jiandaoyun
+
+        return convert_jiandaoyun(source.input_dir, out_dir, mapping=source.mapping, source=source.name,
+                                  namespace=source.namespace)
+    if kind == "mapping":
         from .mapping import convert_with_mapping
 
         if source.mapping is None:
-            if kind == "jiandaoyun":
-                mapping = Path(__file__).resolve().parents[1] / "mappings" / "jiandaoyun_crm.yaml"
-            else:
-                raise SourceError(source.name, None, "mapping", "a mapping source needs a mapping YAML",
-                                  "set sources[].mapping to your mapping file")
-        else:
-            mapping = source.mapping
-        return convert_with_mapping(mapping, source.input_dir, out_dir, source=source.name,
+            raise SourceError(source.name, None, "mapping", "a mapping source needs a mapping YAML",
+                              "set sources[].mapping to your mapping file")
+        return convert_with_mapping(source.mapping, source.input_dir, out_dir, source=source.name,
                                     namespace=source.namespace)
     raise SourceError(source.name, None, "kind", f"unknown source kind {kind!r}",
                       "use one of canonical, salesforce, hubspot, jiandaoyun, mapping")
