@@ -49,6 +49,11 @@ class SourceSettings(BaseModel):
     mapping: Path | None = Field(None, description="mapping YAML (kinds mapping and jiandaoyun)")
     config: Path | None = Field(None, description="adapter YAML overriding its defaults (stage maps, ...)")
     namespace: str | None = Field(None, description="prefix ids with '<namespace>:' where sources collide")
+    reference_namespaces: dict[str, str | None] = Field(
+        default_factory=dict,
+        description="id columns that refer to another source's records, e.g. {customer_id: crm} for an "
+        "ERP whose orders name CRM customers (null: leave unprefixed)",
+    )
 
 
 class FreshnessSettings(BaseModel):
