@@ -615,3 +615,36 @@ def test_full_refresh_win_rate_and_revenue(tmp_path):
         ("year", "2024-01-01", "102", Decimal("500"), 1),
         ("year", "2024-01-01", None, Decimal("1200.5") + Decimal("500"), 2),
     ]
+
+
+def test_configured_source_fetches_then_converts_each_run_into_a_new_drop(fake_hubspot, tmp_path, monkeypatch):
+    """The landing asset's path: fetch the changes through the API, convert them into a landing drop."""
+    import datetime as dt
+
+    import yaml
+
+    from salespulse.loader import LoadOptions, load_landing
+    from salespulse.settings import SourceSettings
+    from salespulse.sources.registry import extract
+
+    fake, base_url = fake_hubspot
+    monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", TOKEN)
+    config = tmp_path / "hubspot.yaml"
+    config.write_text(yaml.safe_dump({**CONFIG, "fetch": {"page_limit": 2, "max_retries": 3, "backoff_seconds": 0.01}}))
+    source = SourceSettings(name="hs", kind="hubspot", input_dir=tmp_path / "api", config=config, fetch=config,
+                            api_base_url=base_url)
+    landing, state = tmp_path / "landing", tmp_path / "state"
+    first = extract(source, landing, state, now=dt.datetime(2024, 4, 11, tzinfo=dt.UTC))
+    assert first.out_dir == landing / "hs" / "20240411T000000Z" and first.tables["opportunities"] == 4
+    changed = next(d for d in fake.objects["deals"] if d["id"] == "7002")
+    changed["properties"].update(hs_lastmodifieddate="2024-04-20T00:00:00Z", amount="900")
+    second = extract(source, landing, state, now=dt.datetime(2024, 4, 21, tzinfo=dt.UTC))
+    assert second.tables["opportunities"] == 1  # only the deal changed since the high-water mark
+    assert TOKEN not in (state / "hs.json").read_text()
+    db = tmp_path / "build.duckdb"
+    opts = LoadOptions(source_names=("hs",), now=dt.datetime(2024, 4, 21, tzinfo=dt.UTC))
+    loads = load_landing(db, landing, options=opts)
+    assert loads["opportunities"].rows_loaded == 5 and loads["opportunities"].rows_quarantined == 0
+    rows = fetch(db, "select amount, _source_system from raw.opportunities where opportunity_id = '7002' "
+                     "order by updated_at")
+    assert [(float(a), s) for a, s in rows] == [(float(rows[0][0]), "hs"), (900.0, "hs")]

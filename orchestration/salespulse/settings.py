@@ -48,6 +48,10 @@ class SourceSettings(BaseModel):
     input_dir: Path = Field(description="the CRM export (or fetched API records) to convert")
     mapping: Path | None = Field(None, description="mapping YAML (kinds mapping and jiandaoyun)")
     config: Path | None = Field(None, description="adapter YAML overriding its defaults (stage maps, ...)")
+    fetch: Path | None = Field(
+        None, description="API fetch config YAML (hubspot, jiandaoyun): fetch new records before converting"
+    )
+    api_base_url: str | None = Field(None, description="override the CRM API's base URL (proxies, tests)")
     namespace: str | None = Field(None, description="prefix ids with '<namespace>:' where sources collide")
     reference_namespaces: dict[str, str | None] = Field(
         default_factory=dict,
@@ -179,7 +183,7 @@ class _YamlSource(PydanticBaseSettingsSource):
         resolve(data, ("landing_dir", "build_db", "reporting_db"))
         for source in data.get("sources") or []:
             if isinstance(source, dict):
-                resolve(source, ("input_dir", "mapping", "config"))
+                resolve(source, ("input_dir", "mapping", "config", "fetch"))
         return data
 
 

@@ -1,7 +1,5 @@
 """The landing folder: the demo CRM, or each configured CRM source converted into a landing drop."""
 
-import shutil
-
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 
 from .. import progress
@@ -42,24 +40,19 @@ def ensure_demo_landing(settings: Settings) -> bool:
     "demo CRM when nothing is configured and the folder is empty.",
 )
 def landing(context: AssetExecutionContext, settings: SalespulseSettings) -> MaterializeResult:
-    from ..sources.registry import convert_source, drop_dir
+    from ..sources.registry import extract
 
     cfg = settings.get()
     generated = ensure_demo_landing(cfg)
     converted: dict[str, dict[str, int]] = {}
     warnings: list[str] = []
+    state_dir = cfg.build_db.parent / "state"
     for source in cfg.sources:
         if source.kind == "canonical":
             continue
-        out = drop_dir(cfg, source)
-        tmp = out.with_name("." + out.name)  # hidden until complete: the loader skips dot-folders
-        progress.report(f"extract: {source.name} ({source.kind}) from {source.input_dir}")
-        try:
-            result = convert_source(source, tmp)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        tmp.rename(out)
+        what = "fetch + convert" if source.fetch else "convert"
+        progress.report(f"extract: {source.name} ({source.kind}, {what}) from {source.input_dir}")
+        result = extract(source, cfg.landing_dir, state_dir)
         converted[source.name] = result.tables
         warnings += [f"{source.name}: {w}" for w in result.warnings]
         progress.report(f"extract: {source.name}: " + ", ".join(f"{t} {n:,}" for t, n in result.tables.items()))

@@ -4,16 +4,59 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import shutil
 from pathlib import Path
 
-from ..settings import Settings, SourceSettings
+from ..settings import SourceSettings
 from .base import ID_COLUMNS, SourceError, SourceResult, write_landing_table
 
 
-def drop_dir(settings: Settings, source: SourceSettings, now: dt.datetime | None = None) -> Path:
-    """``<landing>/<source>/<UTC timestamp>/``: one folder per extraction, oldest first by name."""
+def fetch_source(source: SourceSettings, out_dir: Path, state_path: Path) -> dict[str, int]:
+    """Fetch the records changed since the last run through the CRM's API into ``out_dir``.
+
+    The high-water mark lives in ``state_path`` and advances only after a complete fetch. The API
+    token is read from the environment variable the fetch config names, never from a file.
+    """
+    if source.fetch is None:
+        raise SourceError(source.name, None, "fetch", "no fetch config", "set sources[].fetch to a YAML file")
+    if source.kind == "hubspot":
+        from .hubspot import HubSpotConfig, fetch_hubspot
+
+        extra = {"base_url": source.api_base_url} if source.api_base_url else {}
+        return fetch_hubspot(HubSpotConfig.from_yaml(source.fetch, source=source.name), state_path, out_dir, **extra)
+    if source.kind == "jiandaoyun":
+        from .jiandaoyun import JiandaoyunConfig, fetch_jiandaoyun
+
+        config = JiandaoyunConfig.from_yaml(source.fetch)
+        if source.api_base_url:
+            config = config.model_copy(update={"base_url": source.api_base_url})
+        summary = fetch_jiandaoyun(config, out_dir, state_path=state_path)
+        return dict(summary.records)
+    raise SourceError(source.name, source.fetch, "fetch", f"kind {source.kind!r} has no API fetcher",
+                      "fetch with your own tool into input_dir, or use kind hubspot or jiandaoyun")
+
+
+def extract(source: SourceSettings, landing_dir: Path, state_dir: Path, now: dt.datetime | None = None) -> SourceResult:
+    """One extraction of a source into ``<landing>/<source>/<stamp>/``: fetch (if configured), convert.
+
+    The drop folder stays hidden (``.<stamp>``) until complete, so the loader never reads half a drop.
+    """
     stamp = (now or dt.datetime.now(dt.UTC)).strftime("%Y%m%dT%H%M%SZ")
-    return settings.landing_dir / source.name / stamp
+    final = landing_dir / source.name / stamp
+    tmp = final.with_name("." + stamp)
+    if source.fetch is not None:
+        fetched = source.input_dir / stamp
+        fetch_source(source, fetched, state_dir / f"{source.name}.json")
+        source = source.model_copy(update={"input_dir": fetched})
+    try:
+        result = convert_source(source, tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    tmp.rename(final)
+    result.out_dir = final
+    result.files = [final / p.name for p in result.files]
+    return result
 
 
 def convert_source(source: SourceSettings, out_dir: Path) -> SourceResult:
