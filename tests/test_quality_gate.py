@@ -22,7 +22,7 @@ def _failed_checks(result):
     for e in result.all_events:
         if e.event_type_value == "ASSET_CHECK_EVALUATION":
             ev = e.event_specific_data
-            if not ev.passed:
+            if not ev.passed and ev.severity.value == "ERROR":  # blocking failures, not freshness warnings
                 out.append((ev.asset_key.to_user_string(), ev.check_name, ev.description))
     return out
 

@@ -89,7 +89,9 @@ assert set(COLUMN_DOCS) == set(TABLE_COLUMNS)
 _RFM_SQL = f"""
 create or replace temp table clv_rfm as
 with days as (
-    select customer_id, signed_on as day, sum(amount_rpt)::double as amount
+    -- exact DECIMAL sums (not doubles): parallel float addition would make reruns differ in the
+    -- last bits and the maximum-likelihood fit amplify that
+    select customer_id, signed_on as day, sum(amount_rpt) as amount
     from {ORDERS_TABLE}
     where is_live and signed_on <= $as_of and customer_id is not null and signed_on is not null
     group by customer_id, signed_on
