@@ -85,32 +85,13 @@ funnel_events as (
 
 bucketed as (
 
-    {% for grain in grains %}
-    select
-        '{{ grain }}' as period_type,
-        {{ period_start(grain, 'event_on') }} as period_start,
-        funnel_events.*
-    from funnel_events
-    {% if not loop.last %}union all{% endif %}
-    {% endfor %}
+    {{ bucket_by_grain('funnel_events', 'event_on', grains) }}
 
 ),
 
 sliced as (
 
-    select
-        'company' as slice,
-        cast(null as varchar) as slice_value,
-        bucketed.*
-    from bucketed
-    {% for slice, column in slices.items() %}
-    union all
-    select
-        '{{ slice }}' as slice,
-        coalesce(cast({{ column }} as varchar), 'unknown') as slice_value,
-        bucketed.*
-    from bucketed
-    {% endfor %}
+    {{ slice_rows('bucketed', slices) }}
 
 ),
 
