@@ -135,7 +135,9 @@ def _refresh(args: argparse.Namespace, settings, started: float) -> int:
     }
     run_config = {
         "resources": {"settings": {"config": resource_config}},
-        "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+        # Dagster's own console log would repeat every failure with a stack trace: the terminal gets
+        # the progress lines and the summary below; the full log goes to the run's log file.
+        "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
     }
     instance = DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
     job = defs.resolve_job_def(REFRESH_JOB)
@@ -172,6 +174,21 @@ def _refresh(args: argparse.Namespace, settings, started: float) -> int:
                     if hint and hint not in hints:
                         hints.append(hint)
                     chain = chain.cause
+        for e in result.all_events:
+            if e.event_type_value == "ASSET_CHECK_EVALUATION":
+                ev = e.event_specific_data
+                if not ev.passed and ev.severity.value == "ERROR":
+                    what = ev.description or "failed"
+                    print(f"  check {ev.asset_key.to_user_string()} {ev.check_name}: {what}", file=sys.stderr)
+                    samples = ev.metadata.get("quarantine_samples") or ev.metadata.get("failed_expectations")
+                    if samples is not None and str(samples.value).strip() not in ("", "(none)"):
+                        for line in str(samples.value).splitlines()[:8]:
+                            print(f"      {line}", file=sys.stderr)
+                    if ev.check_name == "raw_contract":
+                        hint = "held-back rows: salespulse quarantine list; fix the source and re-deliver, or " \
+                               "salespulse quarantine resolve"
+                        if hint not in hints:
+                            hints.append(hint)
         for hint in hints:
             print(f"  hint: {hint}", file=sys.stderr)
         print(f"The reporting database {settings.reporting_db} was left as it was.", file=sys.stderr)
