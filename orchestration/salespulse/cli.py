@@ -383,6 +383,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("prepare", help="parse the dbt project and write its manifest")
     p.set_defaults(func=cmd_prepare)
+    from .dashboard.cli import add_dashboard_parser
+
+    add_dashboard_parser(sub)
     return parser
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dagster import AssetSelection, Definitions, ScheduleDefinition, define_asset_job, in_process_executor
 
 from .assets.clv import clv_predictions_valid, kpi_clv_predicted
+from .assets.dashboard import dashboard
 from .assets.dbt import dbt_models
 from .assets.landing import landing
 from .assets.quality import mart_expectations
@@ -37,7 +38,7 @@ daily_refresh = ScheduleDefinition(
 )
 
 defs = Definitions(
-    assets=[landing, raw_tables, dbt_models, kpi_clv_predicted, reporting],
+    assets=[landing, raw_tables, dbt_models, kpi_clv_predicted, reporting, dashboard],
     asset_checks=[clv_predictions_valid, mart_expectations],
     jobs=[refresh_job],
     schedules=[daily_refresh],

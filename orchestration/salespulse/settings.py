@@ -96,6 +96,9 @@ class Settings(BaseSettings):
         description="POST a JSON summary of a failed refresh here (SALESPULSE_ALERT_WEBHOOK_URL); a secret: "
         "set it in the environment, not in a committed YAML",
     )
+    dashboard_language: Literal["zh", "en"] = Field(
+        "zh", description="labels of `salespulse dashboard` and the dashboard asset"
+    )
     refresh_lock_timeout_seconds: float = Field(
         0, ge=0, description="how long `salespulse refresh` waits for another refresh (0 = fail at once)"
     )
