@@ -384,8 +384,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("prepare", help="parse the dbt project and write its manifest")
     p.set_defaults(func=cmd_prepare)
     from .dashboard.cli import add_dashboard_parser
+    from .metrics import add_metrics_parser
 
     add_dashboard_parser(sub)
+    add_metrics_parser(sub)
     return parser
 
 

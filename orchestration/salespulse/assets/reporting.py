@@ -6,6 +6,7 @@ import json
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 
 from .. import progress
+from ..metrics import publish_semantic_snapshot
 from ..project import ensure_manifest
 from ..publish import mart_tables, publish
 from ..resources import SalespulseSettings
@@ -44,6 +45,9 @@ def reporting(context: AssetExecutionContext, settings: SalespulseSettings) -> M
     progress.report(f"publish: {len(KPI_MARTS)} KPI marts -> {cfg.reporting_db}")
     pub = publish(cfg.build_db, cfg.reporting_db, KPI_MARTS, as_of=cfg.effective_as_of, run_id=context.run.run_id)
     progress.report(f"publish: done ({pub.bytes / 1e6:.1f} MB)")
+    # The metrics layer's read-only snapshot (facts and dims MetricFlow reads), beside the reporting file.
+    snapshot = publish_semantic_snapshot(cfg.build_db, cfg.reporting_db.with_name("semantic.duckdb"))
+    progress.report(f"publish: semantic snapshot for `salespulse metrics` -> {snapshot.path}")
     return MaterializeResult(
         metadata={
             "path": MetadataValue.path(str(pub.path)),
