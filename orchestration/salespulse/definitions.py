@@ -10,7 +10,7 @@ from .assets.dbt import dbt_models
 from .assets.landing import landing
 from .assets.quality import mart_expectations
 from .assets.raw import raw_tables
-from .assets.reporting import reporting
+from .assets.reporting import reporting, semantic_snapshot
 from .landing_sensor import make_landing_sensor
 from .locking import RUN_TAG
 from .resources import build_resources
@@ -38,7 +38,7 @@ daily_refresh = ScheduleDefinition(
 )
 
 defs = Definitions(
-    assets=[landing, raw_tables, dbt_models, kpi_clv_predicted, reporting, dashboard],
+    assets=[landing, raw_tables, dbt_models, kpi_clv_predicted, reporting, semantic_snapshot, dashboard],
     asset_checks=[clv_predictions_valid, mart_expectations],
     jobs=[refresh_job],
     schedules=[daily_refresh],

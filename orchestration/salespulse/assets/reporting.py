@@ -45,9 +45,6 @@ def reporting(context: AssetExecutionContext, settings: SalespulseSettings) -> M
     progress.report(f"publish: {len(KPI_MARTS)} KPI marts -> {cfg.reporting_db}")
     pub = publish(cfg.build_db, cfg.reporting_db, KPI_MARTS, as_of=cfg.effective_as_of, run_id=context.run.run_id)
     progress.report(f"publish: done ({pub.bytes / 1e6:.1f} MB)")
-    # The metrics layer's read-only snapshot (facts and dims MetricFlow reads), beside the reporting file.
-    snapshot = publish_semantic_snapshot(cfg.build_db, cfg.reporting_db.with_name("semantic.duckdb"))
-    progress.report(f"publish: semantic snapshot for `salespulse metrics` -> {snapshot.path}")
     return MaterializeResult(
         metadata={
             "path": MetadataValue.path(str(pub.path)),
@@ -56,3 +53,19 @@ def reporting(context: AssetExecutionContext, settings: SalespulseSettings) -> M
             "size_bytes": pub.bytes,
         }
     )
+
+
+@asset(
+    key=AssetKey(["semantic_snapshot"]),
+    deps=[AssetKey(["reporting"])],
+    group_name="reporting",
+    kinds={"duckdb"},
+    description="warehouse/semantic.duckdb: the facts and dims the metrics layer (MetricFlow) reads, "
+    "published read-only after the reporting database so `salespulse metrics` never touches the build "
+    "warehouse.",
+)
+def semantic_snapshot(settings: SalespulseSettings) -> MaterializeResult:
+    cfg = settings.get()
+    snapshot = publish_semantic_snapshot(cfg.build_db, cfg.reporting_db.with_name("semantic.duckdb"))
+    progress.report(f"publish: semantic snapshot for `salespulse metrics` -> {snapshot.path}")
+    return MaterializeResult(metadata={"path": MetadataValue.path(str(snapshot.path))})
