@@ -25,9 +25,7 @@ import datetime as dt
 import fnmatch
 import json
 import os
-import subprocess
 import sys
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,34 +69,17 @@ def _project():
 
 
 def semantic_manifest_path() -> Path:
-    project_dir, dbt_project = _project()
-    return Path(dbt_project.manifest_path).with_name("semantic_manifest.json")
+    from . import project
+
+    return project.semantic_manifest_path()
 
 
 def ensure_semantic_manifest(force: bool = False) -> Path:
-    """``dbt parse`` into a private folder when ``target/semantic_manifest.json`` is missing or older
-    than the dbt project; swap it (and ``manifest.json``) in atomically. Returns its path."""
+    """``target/semantic_manifest.json``, re-parsed (with ``manifest.json``) when the dbt project changed."""
     from . import project
 
-    out = semantic_manifest_path()
-    newest = project._newest_source_mtime()
-    if not force and out.exists() and out.stat().st_mtime >= newest and not project.manifest_is_stale():
-        return out
-    project_dir = project.DBT_PROJECT_DIR
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".parse-") as tmp:
-        dbt = Path(sys.executable).with_name("dbt")
-        cmd = [str(dbt) if dbt.exists() else "dbt", "parse", "--quiet",
-               "--project-dir", str(project_dir), "--profiles-dir", str(project_dir),
-               "--target-path", tmp, "--log-path", tmp]
-        env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-        proc = subprocess.run(cmd, cwd=project_dir, env=env, capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise RuntimeError(
-                f"dbt parse failed (exit {proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
-        os.replace(Path(tmp) / "manifest.json", out.with_name("manifest.json"))
-        os.replace(Path(tmp) / "semantic_manifest.json", out)
-    return out
+    project.ensure_manifest(force=force)
+    return project.semantic_manifest_path()
 
 
 def parse_semantic_manifest(text: str):
@@ -140,19 +121,13 @@ def publish_semantic_snapshot(build_db: Path, out_path: Path, semantic_manifest:
     each ``<schema>.<table>`` under its own name (PII columns dropped) and the semantic manifest
     in ``_semantic_manifest`` so that queries use the definitions the data was built with.
     """
-    from .publish import _fsync, remove_stale_temp_files, temp_path
+    from .publish import atomic_duckdb_copy
 
     text = Path(semantic_manifest or ensure_semantic_manifest()).read_text(encoding="utf-8")
     relations = _relations(json.loads(text))
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temp_files(out_path)
-    tmp = temp_path(out_path)
     published_at = dt.datetime.now(dt.UTC)
     counts: dict[str, int] = {}
-    con = duckdb.connect()
-    try:
-        con.execute(f"attach {sql_str(str(build_db))} as build (read_only)")
-        con.execute(f"attach {sql_str(str(tmp))} as snap")
+    with atomic_duckdb_copy(build_db, out_path) as con:
         for _database, schema, table in relations:
             cols = [r[0] for r in con.execute(
                 "select column_name from information_schema.columns where table_catalog = 'build' "
@@ -160,24 +135,13 @@ def publish_semantic_snapshot(build_db: Path, out_path: Path, semantic_manifest:
             if not cols:
                 raise RuntimeError(f"semantic snapshot: {schema}.{table} is missing from {build_db}")
             keep = ", ".join(quote(c) for c in cols if c not in PII_COLUMNS)
-            con.execute(f"create schema if not exists snap.{quote(schema)}")
-            con.execute(f"create table snap.{quote(schema)}.{quote(table)} as "
+            con.execute(f"create schema if not exists out.{quote(schema)}")
+            con.execute(f"create table out.{quote(schema)}.{quote(table)} as "
                         f"select {keep} from build.{quote(schema)}.{quote(table)}")
             counts[f"{schema}.{table}"] = con.execute(
-                f"select count(*) from snap.{quote(schema)}.{quote(table)}").fetchone()[0]
-        con.execute(f"create table snap.main.{MANIFEST_TABLE} (semantic_manifest varchar, published_at timestamptz)")
-        con.execute(f"insert into snap.main.{MANIFEST_TABLE} values (?, ?)", [text, published_at])
-        con.execute("detach snap")
-        con.execute("detach build")
-    except BaseException:
-        con.close()
-        tmp.unlink(missing_ok=True)
-        tmp.with_name(tmp.name + ".wal").unlink(missing_ok=True)
-        raise
-    con.close()
-    _fsync(tmp)
-    os.replace(tmp, out_path)
-    _fsync(out_path.parent)
+                f"select count(*) from out.{quote(schema)}.{quote(table)}").fetchone()[0]
+        con.execute(f"create table out.main.{MANIFEST_TABLE} (semantic_manifest varchar, published_at timestamptz)")
+        con.execute(f"insert into out.main.{MANIFEST_TABLE} values (?, ?)", [text, published_at])
     return Snapshot(out_path, counts, published_at)
 
 

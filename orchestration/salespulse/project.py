@@ -34,13 +34,22 @@ def _newest_source_mtime() -> float:
     return newest
 
 
+def semantic_manifest_path() -> Path:
+    """``target/semantic_manifest.json``: what MetricFlow reads, written by the same ``dbt parse``."""
+    return dbt_project.manifest_path.with_name("semantic_manifest.json")
+
+
 def manifest_is_stale() -> bool:
-    manifest = dbt_project.manifest_path
-    return not manifest.exists() or manifest.stat().st_mtime < _newest_source_mtime()
+    newest = _newest_source_mtime()
+    return any(
+        not path.exists() or path.stat().st_mtime < newest
+        for path in (dbt_project.manifest_path, semantic_manifest_path())
+    )
 
 
 def ensure_manifest(force: bool = False) -> Path:
-    """Parse the dbt project (``dbt parse``) when its manifest is missing or out of date."""
+    """Parse the dbt project (``dbt parse``) when its manifest (or semantic manifest) is missing or out
+    of date; both are swapped in atomically."""
     if force or manifest_is_stale():
         manifest = dbt_project.manifest_path
         manifest.parent.mkdir(parents=True, exist_ok=True)
@@ -58,5 +67,6 @@ def ensure_manifest(force: bool = False) -> Path:
                     f"dbt parse failed for {DBT_PROJECT_DIR} (exit {proc.returncode}):\n"
                     f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
                 )
+            os.replace(Path(tmp) / "semantic_manifest.json", semantic_manifest_path())
             os.replace(Path(tmp) / "manifest.json", manifest)
     return dbt_project.manifest_path

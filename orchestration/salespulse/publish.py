@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,6 +85,37 @@ def remove_stale_temp_files(reporting_db: Path) -> list[Path]:
     return removed
 
 
+@contextmanager
+def atomic_duckdb_copy(build_db: Path, out_path: Path, *, storage_version: str | None = None):
+    """Build a new DuckDB file beside ``out_path`` and swap it in atomically.
+
+    Yields a connection with ``build`` (the build warehouse, read-only) and ``out`` (the new file)
+    attached. On success the new file is closed, fsynced and renamed over ``out_path``, so a reader
+    never sees half a file; on error it is deleted and ``out_path`` stays as it was.
+    """
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temp_files(out_path)
+    tmp = temp_path(out_path)
+    options = f" (storage_version '{storage_version}')" if storage_version else ""
+    con = duckdb.connect()
+    try:
+        con.execute(f"attach {sql_str(str(build_db))} as build (read_only)")
+        con.execute(f"attach {sql_str(str(tmp))} as out{options}")
+        yield con
+        con.execute("detach out")
+        con.execute("detach build")
+    except BaseException:
+        con.close()
+        tmp.unlink(missing_ok=True)
+        tmp.with_name(tmp.name + ".wal").unlink(missing_ok=True)
+        raise
+    con.close()
+    _fsync(tmp)
+    faults.pause_point("publish")
+    os.replace(tmp, out_path)
+    _fsync(out_path.parent)
+
+
 def mart_tables(build_db: Path, prefix: str = "kpi_") -> list[str]:
     con = duckdb.connect(str(build_db), read_only=True)
     try:
@@ -108,39 +140,21 @@ def publish(
     """Copy ``marts.<table>`` for every table into a fresh reporting file and swap it in."""
     if not tables:
         raise ValueError("nothing to publish: no KPI mart was built")
-    reporting_db.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temp_files(reporting_db)
-    tmp = temp_path(reporting_db)
     published_at = dt.datetime.now(dt.UTC)
     counts: dict[str, int] = {}
-    con = duckdb.connect()
-    try:
-        con.execute(f"attach {sql_str(str(build_db))} as build (read_only)")
-        con.execute(f"attach {sql_str(str(tmp))} as pub (storage_version '{STORAGE_VERSION}')")
+    with atomic_duckdb_copy(build_db, reporting_db, storage_version=STORAGE_VERSION) as con:
         for table in tables:
             con.execute(
-                f"create table pub.main.{quote(table)} as "
+                f"create table out.main.{quote(table)} as "
                 f"select * from build.{MARTS_SCHEMA}.{quote(table)}"
             )
-            counts[table] = con.execute(f"select count(*) from pub.main.{quote(table)}").fetchone()[0]
+            counts[table] = con.execute(f"select count(*) from out.main.{quote(table)}").fetchone()[0]
         con.execute(
-            f"create table pub.main.{PUBLICATION_TABLE} (table_name varchar, row_count bigint, "
+            f"create table out.main.{PUBLICATION_TABLE} (table_name varchar, row_count bigint, "
             "as_of date, published_at timestamptz, run_id varchar)"
         )
         con.executemany(
-            f"insert into pub.main.{PUBLICATION_TABLE} values (?, ?, ?, ?, ?)",
+            f"insert into out.main.{PUBLICATION_TABLE} values (?, ?, ?, ?, ?)",
             [[t, n, as_of, published_at, run_id] for t, n in counts.items()],
         )
-        con.execute("detach pub")
-        con.execute("detach build")
-    except BaseException:
-        con.close()
-        tmp.unlink(missing_ok=True)
-        tmp.with_name(tmp.name + ".wal").unlink(missing_ok=True)
-        raise
-    con.close()
-    _fsync(tmp)
-    faults.pause_point("publish")
-    os.replace(tmp, reporting_db)
-    _fsync(reporting_db.parent)
     return Publication(reporting_db, counts, published_at, reporting_db.stat().st_size)
