@@ -242,3 +242,47 @@ def test_quarantine_cli_lists_and_resolves(tmp_path, capsys, tmp_settings_env):
         con.close()
     # the rows stay in quarantine (nothing is lost), only marked resolved
     assert _raw(db, "select count(*) from quarantine.orders where _resolved_at is not null") == [(1,)]
+
+
+def test_typed_parquet_is_checked_without_text_round_trip(tmp_path):
+    """A Parquet file typed like the contract keeps its types; the rules that apply to typed values
+    (required, accepted values, amounts, future timestamps, orphans) still quarantine by row/column,
+    and a Parquet column of another type is read as text and cast like CSV."""
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    con = duckdb.connect()
+    con.execute("set TimeZone = 'UTC'")
+    con.execute(f"""
+        copy (
+            select * from (values
+                ('o1', 'c1', null, 'r1', timestamptz '2024-01-31 16:30:00+00', 100.5::decimal(18,4),
+                 60::decimal(18,4), 'CNY', 'active', timestamptz '2024-01-31 16:30:00+00', false),
+                (null, 'c1', null, 'r1', timestamptz '2024-02-01 00:00:00+00', 5::decimal(18,4),
+                 null, 'CNY', 'active', timestamptz '2024-02-01 00:00:00+00', false),
+                ('o3', 'c1', null, 'r1', timestamptz '2024-02-01 00:00:00+00', -5::decimal(18,4),
+                 null, 'CNY', 'active', timestamptz '2024-02-01 00:00:00+00', false),
+                ('o4', 'c1', null, 'r1', timestamptz '2031-01-01 00:00:00+00', 5::decimal(18,4),
+                 null, 'CNY', 'Shipped', timestamptz '2024-02-01 00:00:00+00', false)
+            ) t({', '.join(TABLES['orders'].columns)})
+        ) to '{landing / "orders.parquet"}' (format parquet)""")
+    # amounts delivered as text in this file: read as text, one of them unreadable
+    con.execute(f"""
+        copy (select 'p1' as payment_id, 'o1' as order_id, timestamptz '2024-02-02 00:00:00+00' as paid_at,
+                     '12.5' as amount, 'CNY' as currency
+              union all
+              select 'p2', 'o1', timestamptz '2024-02-03 00:00:00+00', 'abc', 'CNY')
+        to '{landing / "payments.parquet"}' (format parquet)""")
+    db = tmp_path / "build.duckdb"
+    res = load_landing(db, landing, options=OPTS)
+    assert res["orders"].error is None and res["orders"].rows_loaded == 1
+    assert _raw(db, "select order_id, amount, signed_at from raw.orders") == [
+        ("o1", Decimal("100.5000"), dt.datetime(2024, 1, 31, 16, 30, tzinfo=dt.UTC))]
+    assert _quarantine(db, "orders") == [
+        (2, "order_id", "missing key"),
+        (3, "amount", "negative amount -5.0000"),
+        (4, "signed_at", "timestamp 2031-01-01 00:00:00+00 is in the future"),
+        (4, "status", "'Shipped' is not one of: active, cancelled, refunded"),
+    ]
+    assert _raw(db, "select order_id, amount from quarantine.orders where _row_number = 3") == [("o3", "-5.0000")]
+    assert _raw(db, "select payment_id, amount from raw.payments") == [("p1", Decimal("12.5000"))]
+    assert _quarantine(db, "payments") == [(2, "amount", "cannot read 'abc' as DECIMAL(18,4)")]

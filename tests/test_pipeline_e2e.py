@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -39,6 +40,15 @@ def test_refresh_from_empty_folder_generates_demo_and_publishes(demo_run):
     for stage in ("demo:", "load:", "dbt:", "publish:"):
         assert stage in proc.stderr, f"no progress line for {stage}\n{proc.stderr}"
     assert "refresh done" in proc.stdout and "reporting database:" in proc.stdout
+    # the step timings bench/ reads: every step of the job, each within the run's wall time
+    timings = json.loads((tmp / "warehouse" / "logs" / "last_refresh.json").read_text())
+    assert timings["success"] is True and timings["as_of"] == "2025-06-30"
+    steps = timings["steps"]
+    for step in ("landing", "raw_tables", "dbt_models", "kpi_clv_predicted", "reporting"):
+        assert 0 <= steps[step]["seconds"] <= timings["total_seconds"], (step, timings)
+    assert steps["raw_tables"]["end"] <= steps["dbt_models"]["start"] <= steps["reporting"]["start"]
+    run_results = json.loads(Path(timings["dbt_run_results"]).read_text())
+    assert sum(r["unique_id"].startswith("model.") for r in run_results["results"]) >= 40
     landing = tmp / "landing" / "demo"
     assert sorted(p.name.split(".")[0] for p in landing.iterdir()) == sorted(TABLES)
 
@@ -145,3 +155,26 @@ def test_every_published_column_is_documented_in_english_and_chinese(demo_run):
         "kpi_revenue", "kpi_customers", "kpi_cac", "kpi_clv_customer", "kpi_clv", "kpi_clv_predicted",
         "kpi_sales_cycle", "kpi_funnel", "kpi_win_rate", "kpi_target_plan", "kpi_attainment", "kpi_scorecard",
     }
+
+
+def test_dbt_unit_tests_pass(demo_run):
+    """The dbt unit tests (model logic on fixed fixtures, excluded from production builds) pass
+    against the warehouse the refresh built."""
+    from salespulse.project import DBT_PROJECT_DIR
+    from salespulse.settings import Settings
+
+    tmp, proc = demo_run
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    settings = Settings(build_db=tmp / "warehouse" / "build.duckdb", as_of="2025-06-30")
+    dbt = Path(sys.executable).with_name("dbt")
+    env = {**os.environ, "SALESPULSE_BUILD_DB": str(settings.build_db), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    out = subprocess.run(
+        [str(dbt), "test", "--select", "test_type:unit", "--vars", json.dumps(settings.dbt_vars()),
+         "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+         "--target-path", str(tmp / "dbt-unit"), "--log-path", str(tmp / "dbt-unit")],
+        cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
+    results = json.loads((tmp / "dbt-unit" / "run_results.json").read_text())["results"]
+    unit = [r for r in results if r["unique_id"].startswith("unit_test.")]
+    assert len(unit) >= 10 and all(r["status"] == "pass" for r in unit), [(r["unique_id"], r["status"]) for r in unit]

@@ -188,7 +188,14 @@ def test_validate_query_in_chunks_finds_planted_rows():
     assert (f.unexpected_count, f.samples) == (2, ["p7"])
     assert len(out.failures) == 4 and out.unexpected_total == 5
     # the same through validate_raw_batch (one batch = one loaded file)
-    assert validate_raw_batch(con, "payments", 1).unexpected_total == 5
+    assert validate_raw_batch(con, "payments", 1, sample_rows=0).unexpected_total == 5
+    # a large batch is validated by GX on a repeatable sample; uniqueness still sees every row
+    sampled = validate_raw_batch(con, "payments", 1, sample_rows=100_000)
+    assert (sampled.rows, sampled.population) == (100_000, n)
+    assert sampled.failure(UNIQUE, "payment_id").unexpected_count == 2
+    assert sampled.to_metadata()["rows_in_batch"] == n
+    again = validate_raw_batch(con, "payments", 1, sample_rows=100_000)
+    assert again.unexpected_total == sampled.unexpected_total  # REPEATABLE: the same sample
     assert validate_raw_batch(con, "payments", 2).rows == 0  # an empty batch validates (and passes)
 
 

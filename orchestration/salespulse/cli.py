@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import json
 import os
 import sys
 import time
@@ -124,7 +125,7 @@ def _refresh(args: argparse.Namespace, settings, started: float) -> int:
     from .project import ensure_manifest
 
     progress.report("dbt: preparing the manifest (dbt parse when the project changed)")
-    ensure_manifest()
+    ensure_manifest(settings=settings)
     from .definitions import REFRESH_JOB, defs
 
     resource_config = {
@@ -132,6 +133,7 @@ def _refresh(args: argparse.Namespace, settings, started: float) -> int:
         "landing_dir": str(settings.landing_dir),
         "build_db": str(settings.build_db),
         "reporting_db": str(settings.reporting_db),
+        "full_refresh": bool(getattr(args, "full_refresh", False) or settings.full_refresh),
     }
     run_config = {
         "resources": {"settings": {"config": resource_config}},
@@ -150,6 +152,7 @@ def _refresh(args: argparse.Namespace, settings, started: float) -> int:
         with contextlib.redirect_stdout(target):
             result = job.execute_in_process(run_config=run_config, instance=instance, raise_on_error=False)
 
+    _write_timings(settings, result, instance, time.monotonic() - started)
     rows = 0
     marts = 0
     for event in result.get_asset_materialization_events():
@@ -205,6 +208,38 @@ def _refresh(args: argparse.Namespace, settings, started: float) -> int:
         f"and period_type = 'month' order by period_start\""
     )
     return 0
+
+
+def _write_timings(settings, result, instance, total_seconds: float) -> Path:
+    """``<warehouse>/logs/last_refresh.json``: wall time of every step of the run (for ``bench/``)."""
+    from .project import run_target_dir
+
+    steps: dict[str, dict[str, float]] = {}
+    for entry in instance.all_logs(result.run_id):
+        e = entry.dagster_event
+        if e is None or not e.step_key:
+            continue
+        if e.event_type_value == "STEP_START":
+            steps.setdefault(e.step_key, {})["start"] = entry.timestamp
+        elif e.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE", "STEP_SKIPPED"):
+            steps.setdefault(e.step_key, {})["end"] = entry.timestamp
+    for step in steps.values():
+        if "start" in step and "end" in step:
+            step["seconds"] = step["end"] - step["start"]
+    record = {
+        "success": result.success,
+        "run_id": result.run_id,
+        "as_of": settings.effective_as_of.isoformat(),
+        "total_seconds": total_seconds,
+        "steps": steps,
+        "dbt_run_results": str(run_target_dir(settings) / "run_results.json"),
+    }
+    path = settings.build_db.parent / "logs" / "last_refresh.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(record, indent=2), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -344,6 +379,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("refresh", help="load landing files, build and check the marts, publish the reporting db")
     _add_settings_args(p)
     p.add_argument("-v", "--verbose", action="store_true", help="show dbt's own output")
+    p.add_argument(
+        "--full-refresh", action="store_true",
+        help="rebuild the incremental dbt models from every raw row (otherwise a refresh updates them "
+        "incrementally, and falls back to a full rebuild by itself when the as-of date moves back or "
+        "settings changed)",
+    )
     p.add_argument(
         "--wait", type=float, metavar="SECONDS",
         help="when another refresh of the same build warehouse is running, wait up to SECONDS for "

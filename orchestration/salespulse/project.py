@@ -7,13 +7,20 @@ CLI, tests, CI, ``dagster definitions validate``) goes through :func:`ensure_man
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dagster_dbt import DbtProject
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DBT_PROJECT_DIR = Path(os.environ.get("SALESPULSE_DBT_PROJECT_DIR", REPO_ROOT / "dbt_project")).resolve()
@@ -47,26 +54,66 @@ def manifest_is_stale() -> bool:
     )
 
 
-def ensure_manifest(force: bool = False) -> Path:
+def dbt_env(settings: Settings) -> dict[str, str]:
+    """Environment of a dbt invocation for ``settings`` (``profiles.yml`` reads these)."""
+    return {
+        "SALESPULSE_BUILD_DB": str(settings.build_db),
+        "SALESPULSE_DBT_THREADS": str(settings.dbt_threads),
+        "SALESPULSE_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit,
+        "DBT_LOG_LEVEL_FILE": os.environ.get("DBT_LOG_LEVEL_FILE", "info"),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+
+
+def run_target_dir(settings: Settings) -> Path:
+    """The dbt target folder of the builds of one warehouse (stable across runs).
+
+    dbt keeps ``partial_parse.msgpack`` there: a build whose vars and connection match the last
+    parse skips the full re-parse of the project (seconds on every refresh).
+    """
+    digest = hashlib.sha1(str(Path(settings.build_db).resolve()).encode()).hexdigest()[:12]
+    return dbt_project.manifest_path.parent / "runs" / digest
+
+
+def _dbt_parse(target: Path, extra_args: list[str], env: dict[str, str]) -> None:
+    dbt = Path(sys.executable).with_name("dbt")
+    cmd = [str(dbt) if dbt.exists() else "dbt", "parse", "--quiet",
+           "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+           "--target-path", str(target), "--log-path", str(target), *extra_args]
+    env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", **env}
+    proc = subprocess.run(cmd, cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(
+            f"dbt parse failed for {DBT_PROJECT_DIR} (exit {proc.returncode}):\n"
+            f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+        )
+
+
+def ensure_manifest(force: bool = False, settings: Settings | None = None) -> Path:
     """Parse the dbt project (``dbt parse``) when its manifest (or semantic manifest) is missing or out
-    of date; both are swapped in atomically."""
+    of date; both are swapped in atomically.
+
+    With ``settings`` (the CLI's refresh), the parse uses that run's vars and connection and leaves
+    its partial-parse state in :func:`run_target_dir`, so the build that follows re-uses the parse
+    instead of parsing the whole project a second time.
+    """
     if force or manifest_is_stale():
         manifest = dbt_project.manifest_path
         manifest.parent.mkdir(parents=True, exist_ok=True)
         # Parse into a private target folder, then swap the manifest in atomically, so that
         # concurrent processes never read a half-written manifest.
         with tempfile.TemporaryDirectory(dir=manifest.parent, prefix=".parse-") as tmp:
-            dbt = Path(sys.executable).with_name("dbt")
-            cmd = [str(dbt) if dbt.exists() else "dbt", "parse", "--quiet",
-                   "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-                   "--target-path", tmp, "--log-path", tmp]
-            env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-            proc = subprocess.run(cmd, cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True)
-            if proc.returncode != 0:
-                raise RuntimeError(
-                    f"dbt parse failed for {DBT_PROJECT_DIR} (exit {proc.returncode}):\n"
-                    f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
-                )
+            extra: list[str] = []
+            env: dict[str, str] = {}
+            if settings is not None:
+                extra = ["--vars", json.dumps(settings.dbt_vars())]
+                env = dbt_env(settings)
+            _dbt_parse(Path(tmp), extra, env)
+            if settings is not None:
+                run_dir = run_target_dir(settings)
+                run_dir.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(Path(tmp) / "partial_parse.msgpack", run_dir / ".partial_parse.msgpack.tmp")
+                os.replace(run_dir / ".partial_parse.msgpack.tmp", run_dir / "partial_parse.msgpack")
             os.replace(Path(tmp) / "semantic_manifest.json", semantic_manifest_path())
             os.replace(Path(tmp) / "manifest.json", manifest)
     return dbt_project.manifest_path

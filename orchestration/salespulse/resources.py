@@ -24,6 +24,7 @@ class SalespulseSettings(ConfigurableResource):
     landing_dir: str | None = None
     build_db: str | None = None
     reporting_db: str | None = None
+    full_refresh: bool | None = None
 
     def get(self) -> Settings:
         return load_settings(
@@ -31,6 +32,7 @@ class SalespulseSettings(ConfigurableResource):
             landing_dir=self.landing_dir,
             build_db=self.build_db,
             reporting_db=self.reporting_db,
+            full_refresh=self.full_refresh,
         )
 
 

@@ -88,6 +88,20 @@ class Settings(BaseSettings):
     quarantine_max_share: float = Field(
         0.001, ge=0, le=1, description="largest share of a raw table's rows that may sit in quarantine"
     )
+    raw_gx_sample_rows: int = Field(
+        200_000, ge=0,
+        description="Great Expectations validates a loaded batch on a repeatable sample of this many rows "
+        "(uniqueness on every row; the loader's SQL contract rules always see every row); 0 = every row",
+    )
+    duckdb_memory_limit: str = Field(
+        "3GB", description="memory_limit of every DuckDB connection of a refresh (loader, dbt, checks); "
+        "DuckDB spills to disk beyond it"
+    )
+    duckdb_threads: int | None = Field(None, ge=1, description="DuckDB threads (default: all cores)")
+    full_refresh: bool = Field(
+        False, description="rebuild the incremental dbt models from all raw rows (`salespulse refresh "
+        "--full-refresh`); a refresh decides this by itself when it must (earlier as-of, changed settings)"
+    )
     kpi: KpiParameters = KpiParameters()
     demo: DemoSettings = DemoSettings()
     sources: list[SourceSettings] = []

@@ -2,7 +2,7 @@ with
 
 source as (
 
-    {{ latest_versions(source('raw', 'customers'), ['customer_id']) }}
+    select * from {{ ref('base_customers') }}
 
 ),
 

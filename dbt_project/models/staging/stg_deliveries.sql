@@ -2,7 +2,7 @@ with
 
 source as (
 
-    {{ latest_versions(source('raw', 'deliveries'), ['delivery_id'], versioned=false) }}
+    select * from {{ ref('base_deliveries') }}
 
 ),
 

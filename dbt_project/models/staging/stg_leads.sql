@@ -2,7 +2,7 @@ with
 
 source as (
 
-    {{ latest_versions(source('raw', 'leads'), ['lead_id']) }}
+    select * from {{ ref('base_leads') }}
 
 ),
 

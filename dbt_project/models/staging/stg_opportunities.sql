@@ -2,7 +2,7 @@ with
 
 source as (
 
-    {{ latest_versions(source('raw', 'opportunities'), ['opportunity_id']) }}
+    select * from {{ ref('base_opportunities') }}
 
 ),
 

@@ -2,7 +2,7 @@ with
 
 source as (
 
-    {{ latest_versions(source('raw', 'opportunity_stage_history'), ['opportunity_id', 'stage', 'entered_at'], versioned=false) }}
+    select * from {{ ref('base_opportunity_stage_history') }}
 
 ),
 

@@ -2,7 +2,7 @@ with
 
 source as (
 
-    {{ latest_versions(source('raw', 'orders'), ['order_id']) }}
+    select * from {{ ref('base_orders') }}
 
 ),
 

@@ -2,7 +2,7 @@ with
 
 source as (
 
-    {{ latest_versions(source('raw', 'payments'), ['payment_id'], versioned=false) }}
+    select * from {{ ref('base_payments') }}
 
 ),
 

@@ -16,7 +16,8 @@ from dagster import AssetCheckResult, AssetCheckSeverity, AssetExecutionContext,
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
 from .. import faults, progress
-from ..project import dbt_project, ensure_manifest
+from ..incremental import plan_build
+from ..project import DBT_PROJECT_DIR, dbt_env, dbt_project, ensure_manifest, run_target_dir
 from ..resources import SalespulseSettings
 from ..settings import Settings
 
@@ -39,11 +40,7 @@ translator = SalespulseTranslator(settings=DagsterDbtTranslatorSettings(enable_a
 @contextmanager
 def dbt_environment(settings: Settings) -> Iterator[None]:
     """Point the dbt subprocess (profiles.yml reads these) at the configured warehouse."""
-    wanted = {
-        "SALESPULSE_BUILD_DB": str(settings.build_db),
-        "SALESPULSE_DBT_THREADS": str(settings.dbt_threads),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    }
+    wanted = dbt_env(settings)
     saved = {k: os.environ.get(k) for k in wanted}
     os.environ.update(wanted)
     try:
@@ -56,8 +53,9 @@ def dbt_environment(settings: Settings) -> Iterator[None]:
                 os.environ[k] = v
 
 
-def dbt_build_args(settings: Settings) -> list[str]:
-    return ["build", "--vars", json.dumps(settings.dbt_vars())]
+def dbt_build_args(settings: Settings, full_refresh: bool = False) -> list[str]:
+    args = ["build", "--vars", json.dumps(settings.dbt_vars())]
+    return [*args, "--full-refresh"] if full_refresh else args
 
 
 @dbt_assets(
@@ -65,13 +63,22 @@ def dbt_build_args(settings: Settings) -> list[str]:
     project=dbt_project,
     dagster_dbt_translator=translator,
     name="dbt_models",
+    # dbt unit tests check model logic on fixed fixtures, not data: they run in the test suite
+    # (tests/test_pipeline_e2e.py), not in every production build.
+    exclude="resource_type:unit_test",
 )
 def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, settings: SalespulseSettings):
     cfg = settings.get()
-    progress.report(f"dbt: build (as of {cfg.effective_as_of}) on {cfg.build_db}")
+    reason = plan_build(cfg.build_db, cfg.dbt_vars(), DBT_PROJECT_DIR, requested_full=cfg.full_refresh)
+    mode = f"full refresh: {reason}" if reason else "incremental: only changed keys of the base models"
+    progress.report(f"dbt: build (as of {cfg.effective_as_of}; {mode}) on {cfg.build_db}")
     built = tests = failed = warned = 0
     with dbt_environment(cfg):
-        invocation = dbt.cli(dbt_build_args(cfg), context=context, raise_on_error=False)
+        target = run_target_dir(cfg)
+        target.mkdir(parents=True, exist_ok=True)
+        invocation = dbt.cli(
+            dbt_build_args(cfg, reason is not None), context=context, raise_on_error=False, target_path=target
+        )
         for n, event in enumerate(invocation.stream()):
             if n == 3:
                 faults.pause_point("dbt")  # crash tests: killed while dbt is mid-build

@@ -78,7 +78,7 @@ def contract_check(con, name: str, load: TableLoad, cfg: Settings) -> AssetCheck
         )
     gx_metadata: dict = {}
     for batch_id in load.batch_ids:  # the Great Expectations suite on every batch loaded now
-        outcome = validate_raw_batch(con, name, batch_id)
+        outcome = validate_raw_batch(con, name, batch_id, sample_rows=cfg.raw_gx_sample_rows)
         if not outcome.passed:
             problems.append(f"batch {batch_id}: {outcome.summary()}")
         gx_metadata = {f"gx_{k}": v for k, v in outcome.to_metadata().items()}
@@ -176,12 +176,14 @@ def raw_tables(context: AssetExecutionContext, settings: SalespulseSettings):
         timezone=cfg.timezone,
         encoding=cfg.landing_encoding,
         source_names=tuple(s.name for s in cfg.sources),
+        memory_limit=cfg.duckdb_memory_limit,
+        threads=cfg.duckdb_threads,
     )
     results = load_landing(cfg.build_db, cfg.landing_dir, tables=wanted, progress=progress.report, options=options)
     missing = [name for name, r in results.items() if not r.files and not r.error]
     if missing:
         progress.report(f"load: no landing file for {', '.join(missing)} (KPIs that need them will be NULL)")
-    con = connect_build(cfg.build_db)
+    con = connect_build(cfg.build_db, cfg.duckdb_memory_limit, cfg.duckdb_threads)
     try:
         for name in wanted:
             r = results[name]

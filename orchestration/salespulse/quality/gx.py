@@ -50,6 +50,7 @@ EXPECTATIONS_ENV = "SALESPULSE_EXPECTATIONS_DIR"
 SUITE_KINDS = ("raw", "marts")
 SAMPLE_LIMIT = 5
 DEFAULT_CHUNK_ROWS = 500_000
+DEFAULT_RAW_SAMPLE_ROWS = 200_000
 
 #: Expectations decided over the whole query by DuckDB in :func:`validate_query_in_chunks`.
 UNIQUENESS_TYPES = frozenset({"expect_compound_columns_to_be_unique", "expect_column_values_to_be_unique"})
@@ -260,6 +261,7 @@ class ValidationOutcome:
     failures: list[Failure] = field(default_factory=list)
     chunks: int = 1
     seconds: float = 0.0
+    population: int | None = None  # rows the sample was drawn from (None: every row was validated)
 
     @property
     def unexpected_total(self) -> int:
@@ -310,6 +312,7 @@ class ValidationOutcome:
             "suite": self.suite,
             "passed": self.passed,
             "rows_validated": self.rows,
+            "rows_in_batch": self.population if self.population is not None else self.rows,
             "chunks": self.chunks,
             "expectations_evaluated": self.expectations,
             "expectations_failed": len(self.failures),
@@ -435,8 +438,12 @@ def validate_query_in_chunks(
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     *,
     params: Sequence[Any] | None = None,
+    uniqueness_sql: str | None = None,
 ) -> ValidationOutcome:
     """Validate the result of ``sql`` (with ``params``) chunk by chunk and merge the outcomes.
+
+    ``uniqueness_sql`` (same ``params``; default ``sql``) is the query the uniqueness expectations
+    are decided on, e.g. the whole batch when ``sql`` is a sample of it.
 
     The result is streamed with ``fetch_df_chunk``: each chunk holds ``chunk_rows`` rounded up to
     whole DuckDB vectors (2,048 rows), so memory is bounded by the chunk, not by the query.
@@ -477,7 +484,9 @@ def validate_query_in_chunks(
     # ``result`` is ``con`` itself (DuckDB's execute returns the connection): do not close it.
 
     for e in uniqueness:
-        failure = _sql_uniqueness(con, sql, params, e["type"], e.get("kwargs", {}), e.get("meta") or {})
+        failure = _sql_uniqueness(
+            con, uniqueness_sql or sql, params, e["type"], e.get("kwargs", {}), e.get("meta") or {}
+        )
         if failure is not None:
             merged[_expectation_key(e["type"], e.get("kwargs", {}))] = failure
 
@@ -493,18 +502,37 @@ def validate_query_in_chunks(
 
 
 def validate_raw_batch(
-    con: duckdb.DuckDBPyConnection, table: str, batch_id: int, chunk_rows: int = DEFAULT_CHUNK_ROWS
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    batch_id: int,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    *,
+    sample_rows: int = DEFAULT_RAW_SAMPLE_ROWS,
 ) -> ValidationOutcome:
-    """Validate the rows of one loaded batch (``raw.<table>`` where ``_batch_id = batch_id``)."""
+    """Validate the rows of one loaded batch (``raw.<table>`` where ``_batch_id = batch_id``).
+
+    A batch of more than ``sample_rows`` rows (0: no limit) is validated by GX on a repeatable
+    reservoir sample of that many rows; its uniqueness expectations are still decided on every row
+    by DuckDB. Every row of the batch has already passed the loader's row-level contract rules
+    (types, required values, accepted values, amounts, keys, references, fx coverage) in SQL, so the
+    sample is an independent second opinion, not the only check; GX's pandas engine costs a few
+    microseconds a row, minutes at tens of millions of rows.
+    """
     if table not in TABLES:
         raise ValueError(f"unknown raw table {table!r}")
-    return validate_query_in_chunks(
-        con,
-        f"select * from raw.{_quote(table)} where _batch_id = ?",
-        load_suite("raw", table),
-        chunk_rows,
-        params=[batch_id],
+    if sample_rows < 0:
+        raise ValueError("sample_rows must be 0 (no sampling) or positive")
+    whole = f"select * from raw.{_quote(table)} where _batch_id = ?"
+    population = con.execute(f"select count(*) from ({whole})", [batch_id]).fetchone()[0]
+    sql = whole
+    if sample_rows and population > sample_rows:
+        sql = f"select * from ({whole}) using sample reservoir({int(sample_rows)} rows) repeatable (42)"
+    outcome = validate_query_in_chunks(
+        con, sql, load_suite("raw", table), chunk_rows, params=[batch_id], uniqueness_sql=whole
     )
+    if sql != whole:
+        outcome.population = population
+    return outcome
 
 
 # --------------------------------------------------------------------------- SQL-only checks

@@ -1,0 +1,3 @@
+{{ incremental_base_config(['opportunity_id']) }}
+
+{{ incremental_latest_versions(source('raw', 'opportunities'), ['opportunity_id']) }}
