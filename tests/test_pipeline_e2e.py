@@ -115,7 +115,10 @@ def test_lineage_and_schedule():
     from salespulse.definitions import defs
 
     graph = defs.resolve_asset_graph()
-    assert AssetKey(["raw", "orders"]) in graph.get(AssetKey(["stg_orders"])).parent_keys
+    # raw -> base (latest versions, incremental) -> staging, all from the dbt sources and refs
+    assert AssetKey(["raw", "orders"]) in graph.get(AssetKey(["base_orders"])).parent_keys
+    assert AssetKey(["base_orders"]) in graph.get(AssetKey(["stg_orders"])).parent_keys
+    assert graph.get(AssetKey(["base_orders"])).group_name == "staging"
     parents = graph.get(AssetKey(["reporting"])).parent_keys
     assert AssetKey(["kpi_revenue"]) in parents
     sched = defs.resolve_schedule_def("daily_refresh")
