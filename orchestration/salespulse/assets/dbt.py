@@ -16,6 +16,7 @@ from dagster import AssetCheckResult, AssetCheckSeverity, AssetExecutionContext,
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
 from .. import faults, progress
+from ..engines import get_engine
 from ..project import dbt_project, ensure_manifest
 from ..resources import SalespulseSettings
 from ..settings import Settings
@@ -43,6 +44,7 @@ def dbt_environment(settings: Settings) -> Iterator[None]:
         "SALESPULSE_BUILD_DB": str(settings.build_db),
         "SALESPULSE_DBT_THREADS": str(settings.dbt_threads),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        **get_engine(settings).dbt_env(),  # the postgres / spark target's connection (profiles.yml)
     }
     saved = {k: os.environ.get(k) for k in wanted}
     os.environ.update(wanted)
@@ -57,7 +59,7 @@ def dbt_environment(settings: Settings) -> Iterator[None]:
 
 
 def dbt_build_args(settings: Settings) -> list[str]:
-    return ["build", "--vars", json.dumps(settings.dbt_vars())]
+    return ["build", "--vars", json.dumps(settings.dbt_vars()), "--target", get_engine(settings).dbt_target]
 
 
 @dbt_assets(
@@ -68,7 +70,12 @@ def dbt_build_args(settings: Settings) -> list[str]:
 )
 def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, settings: SalespulseSettings):
     cfg = settings.get()
-    progress.report(f"dbt: build (as of {cfg.effective_as_of}) on {cfg.build_db}")
+    engine = get_engine(cfg)
+    if engine.name != "duckdb":  # raw was loaded and checked in the build file: copy it to the target
+        progress.report(f"{engine.name}: syncing raw tables from {cfg.build_db}")
+        engine.sync_raw(progress=progress.report)
+    where = cfg.build_db if engine.name == "duckdb" else f"the {engine.name} target"
+    progress.report(f"dbt: build (as of {cfg.effective_as_of}) on {where}")
     built = tests = failed = warned = 0
     with dbt_environment(cfg):
         invocation = dbt.cli(dbt_build_args(cfg), context=context, raise_on_error=False)
@@ -96,3 +103,5 @@ def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, settings: Sa
                 f"dbt build failed: {failed} blocking check(s) failed or a model errored; "
                 "the reporting database was not touched. " + (str(errors) if errors else "")
             )
+    # the Python steps (predictive CLV, GX mart checks) read the marts through the build file
+    engine.pull_marts(progress=progress.report)

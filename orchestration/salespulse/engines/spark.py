@@ -1,0 +1,226 @@
+"""Apache Spark engine: raw Parquet tables, dbt-spark (``session`` method), a ``reporting`` database.
+
+Layout under ``settings.spark.warehouse_dir`` (default ``<build_db folder>/spark``)::
+
+    metastore_db/        the Hive metastore (embedded Derby) that dbt and the helpers share
+    warehouse/           managed tables (staging, intermediate, marts, reporting_v*)
+    raw/<table>/b<batch>.parquet   raw tables: one Parquet file per loaded batch, written by DuckDB
+    _exchange/           Parquet handed between Spark and the build file (marts mirror, kpi_clv_predicted)
+
+dbt-spark's ``session`` method runs Spark inside the dbt process. The embedded Derby metastore
+admits one process at a time, so the orchestrator never keeps a SparkSession of its own: each
+Spark step it needs (register raw tables, export marts, import the predictive CLV mart, publish)
+runs in a short-lived helper process (``python -m salespulse.engines.spark_job``), one after
+another with dbt. On a cluster (a Hive metastore service, Unity Catalog) that limit goes away; see
+docs/engines.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from ..contract import TABLES
+from .base import MARTS_SCHEMA, RAW_SCHEMA, Engine, EnginePublication, duckdb_tables, ident
+
+REPORTING_DATABASE = "reporting"
+DERBY_RETRIES = 15
+
+
+def spark_conf(settings) -> dict[str, str]:
+    """The Spark configuration of the helpers; ``dbt_project/profiles.yml`` (target spark) sets the same."""
+    s = settings.spark
+    wh = Path(s.warehouse_dir)
+    conf = {
+        "spark.master": s.master,
+        "spark.driver.memory": s.driver_memory,
+        "spark.sql.shuffle.partitions": str(s.shuffle_partitions),
+        "spark.sql.warehouse.dir": str(wh / "warehouse"),
+        "spark.hadoop.javax.jdo.option.ConnectionURL": f"jdbc:derby:;databaseName={wh / 'metastore_db'};create=true",
+        "spark.driver.extraJavaOptions": f"-Dderby.system.home={wh}",
+        "spark.ui.enabled": "false",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+        "spark.sql.legacy.createHiveTableByDefault": "false",
+        "spark.sql.ansi.enabled": "false",  # as dbt-spark sets it
+    }
+    conf.update({str(k): str(v) for k, v in s.conf.items()})
+    return conf
+
+
+class SparkJobError(RuntimeError):
+    pass
+
+
+class SparkEngine(Engine):
+    name = "spark"
+
+    def __init__(self, settings) -> None:
+        super().__init__(settings)
+        self.warehouse = Path(settings.spark.warehouse_dir)
+
+    def dbt_env(self) -> dict[str, str]:
+        s = self.settings.spark
+        env = {
+            "SALESPULSE_SPARK__MASTER": s.master,
+            "SALESPULSE_SPARK__DRIVER_MEMORY": s.driver_memory,
+            "SALESPULSE_SPARK__SHUFFLE_PARTITIONS": str(s.shuffle_partitions),
+            "SALESPULSE_SPARK__WAREHOUSE_DIR": str(self.warehouse),
+        }
+        if s.conf:  # extra conf reaches dbt's SparkSession through pyspark's launcher
+            env["PYSPARK_SUBMIT_ARGS"] = " ".join(f"--conf {k}={v}" for k, v in s.conf.items()) + " pyspark-shell"
+        return env
+
+    # ------------------------------------------------------------------ helper processes
+    def run_job(self, job: str, **payload) -> dict:
+        """Run one Spark step in a helper process; its JSON answer."""
+        self.warehouse.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="salespulse-spark-") as tmp:
+            out = Path(tmp) / "result.json"
+            request = {"job": job, "conf": spark_conf(self.settings), "result": str(out), **payload}
+            env = {**os.environ, **self.dbt_env()}
+            env.pop("PYSPARK_SUBMIT_ARGS", None)  # the helper passes every conf itself
+            started = time.monotonic()
+            for attempt in range(DERBY_RETRIES + 1):
+                proc = subprocess.run(
+                    [sys.executable, "-m", "salespulse.engines.spark_job"], input=json.dumps(request),
+                    capture_output=True, text=True, cwd=self.warehouse, env=env,
+                )
+                # the JVM of the process before (dbt's) may still hold the embedded metastore for a moment
+                if proc.returncode == 0 or "Another instance of Derby" not in proc.stderr or attempt == DERBY_RETRIES:
+                    break
+                time.sleep(2)
+            if proc.returncode != 0 or not out.exists():
+                raise SparkJobError(
+                    f"spark step {job!r} failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}\n{proc.stdout[-2000:]}"
+                )
+            answer = json.loads(out.read_text())
+            answer["seconds"] = round(time.monotonic() - started, 1)
+            return answer
+
+    # ------------------------------------------------------------------ raw: DuckDB -> Parquet tables
+    def sync_raw(self, progress=None) -> dict[str, int]:
+        """One Parquet file per raw batch (written once, atomically); tables re-registered each run."""
+        duck = duckdb.connect(str(self.settings.build_db), read_only=True)
+        duck.execute("set timezone = 'UTC'")
+        locations: dict[str, str] = {}
+        written = 0
+        try:
+            present = set(duckdb_tables(duck, RAW_SCHEMA))
+            for table in (t for t in TABLES if t in present):
+                folder = self.warehouse / "raw" / table
+                folder.mkdir(parents=True, exist_ok=True)
+                batches = {r[0] for r in duck.execute(f"select distinct _batch_id from raw.{ident(table)}").fetchall()}
+                have = {int(p.stem[1:]) for p in folder.glob("b*.parquet") if p.stem[1:].isdigit()}
+                for stale in have - batches:  # the build file was rebuilt
+                    (folder / f"b{stale}.parquet").unlink()
+                for batch in sorted(batches - have):
+                    tmp = folder / f".b{batch}.parquet.tmp"
+                    duck.execute(
+                        f"copy (select * from raw.{ident(table)} where _batch_id = {int(batch)}) "
+                        f"to '{tmp}' (format parquet)"
+                    )
+                    os.replace(tmp, folder / f"b{batch}.parquet")
+                    written += 1
+                if not batches:  # an empty table still needs its schema
+                    duck.execute(f"copy (select * from raw.{ident(table)} limit 0) to '{folder / 'b0.parquet'}' "
+                                 "(format parquet)")
+                locations[table] = str(folder)
+            expected = {t: duck.execute(f"select count(*) from raw.{ident(t)}").fetchone()[0] for t in locations}
+        finally:
+            duck.close()
+        answer = self.run_job("register_raw", tables=locations)
+        counts = {t: int(n) for t, n in answer["counts"].items()}
+        wrong = {t: (counts.get(t), n) for t, n in expected.items() if counts.get(t) != n}
+        if wrong:
+            raise SparkJobError(f"spark raw tables disagree with the build file (spark, duckdb): {wrong}")
+        if progress:
+            progress(f"spark: {len(locations)} raw tables registered ({written} new Parquet batch files, "
+                     f"{answer['seconds']} s)")
+        return counts
+
+    # ------------------------------------------------------------------ Spark -> DuckDB
+    def _export(self, database: str, tables: list[str] | None) -> tuple[Path, dict[str, str]]:
+        folder = self.warehouse / "_exchange" / f"export-{database}-{os.getpid()}-{time.monotonic_ns()}"
+        answer = self.run_job("export", database=database, tables=tables, folder=str(folder))
+        return folder, answer["tables"]
+
+    def pull_marts(self, progress=None) -> list[str]:
+        folder, tables = self._export(MARTS_SCHEMA, None)
+        try:
+            duck = duckdb.connect(str(self.settings.build_db))
+            try:
+                duck.execute("begin transaction")
+                duck.execute(f"create schema if not exists {MARTS_SCHEMA}")
+                for stale in set(duckdb_tables(duck, MARTS_SCHEMA)) - set(tables):
+                    duck.execute(f"drop table {MARTS_SCHEMA}.{ident(stale)}")
+                for table, path in tables.items():
+                    duck.execute(f"create or replace table {MARTS_SCHEMA}.{ident(table)} as "
+                                 f"select * from read_parquet('{path}/*.parquet')")
+                duck.execute("commit")
+            finally:
+                duck.close()
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        if progress:
+            progress(f"spark: {len(tables)} marts mirrored into {self.settings.build_db} for the Python steps")
+        return sorted(tables)
+
+    def push_mart(self, table: str) -> int:
+        folder = self.warehouse / "_exchange" / f"import-{table}-{os.getpid()}"
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        try:
+            duck = duckdb.connect(str(self.settings.build_db), read_only=True)
+            try:
+                duck.execute(f"copy (select * from {MARTS_SCHEMA}.{ident(table)}) to '{folder / 'data.parquet'}' "
+                             "(format parquet)")
+            finally:
+                duck.close()
+            answer = self.run_job("import", database=MARTS_SCHEMA, table=table, folder=str(folder))
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        return int(answer["rows"])
+
+    # ------------------------------------------------------------------ publication
+    def publish(self, tables: list[str], *, as_of: dt.date, run_id: str | None) -> EnginePublication:
+        if not tables:
+            raise ValueError("nothing to publish: no KPI mart was built")
+        published_at = dt.datetime.now(dt.UTC)
+        answer = self.run_job(
+            "publish", source=MARTS_SCHEMA, target=REPORTING_DATABASE, tables=tables, as_of=as_of.isoformat(),
+            run_id=run_id, published_at=published_at.isoformat(),
+        )
+        counts = {t: int(n) for t, n in answer["counts"].items()}
+        return EnginePublication(
+            f"spark database {REPORTING_DATABASE} (views on {answer['version']}) in {self.warehouse}",
+            counts, published_at, {"version": answer["version"]},
+        )
+
+    def read_tables(self, database: str, tables: list[str] | None = None) -> dict[str, pd.DataFrame]:
+        folder, paths = self._export(database, tables)
+        try:
+            con = duckdb.connect()
+            try:
+                con.execute("set timezone = 'UTC'")
+                return {t: con.execute(f"select * from read_parquet('{p}/*.parquet')").df() for t, p in paths.items()}
+            finally:
+                con.close()
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def read_published(self, table: str) -> pd.DataFrame:
+        return self.read_tables(REPORTING_DATABASE, [table])[table]
+
+    def published_tables(self) -> list[str]:
+        return self.run_job("list", database=REPORTING_DATABASE)["tables"]
