@@ -5,13 +5,16 @@ Layout under ``settings.spark.warehouse_dir`` (default ``<build_db folder>/spark
     metastore_db/        the Hive metastore (embedded Derby) that dbt and the helpers share
     warehouse/           managed tables (staging, intermediate, marts, reporting_v*)
     raw/<table>/b<batch>.parquet   raw tables: one Parquet file per loaded batch, written by DuckDB
-    _exchange/           Parquet handed between Spark and the build file (marts mirror, kpi_clv_predicted)
+    python_marts/<table>/data.parquet   marts computed in Python (kpi_clv_predicted): external tables
+    _exchange/           Parquet exported by Spark for the orchestrator (empty tables, published tables)
 
 dbt-spark's ``session`` method runs Spark inside the dbt process. The embedded Derby metastore
 admits one process at a time, so the orchestrator never keeps a SparkSession of its own: each
-Spark step it needs (register raw tables, export marts, import the predictive CLV mart, publish)
-runs in a short-lived helper process (``python -m salespulse.engines.spark_job``), one after
-another with dbt. On a cluster (a Hive metastore service, Unity Catalog) that limit goes away; see
+Spark step it needs (register the raw tables before dbt, publish after the checks) runs in a
+short-lived helper process (``python -m salespulse.engines.spark_job``), one after another with
+dbt. The marts are mirrored into the build file by reading their Parquet files directly, and the
+predictive CLV mart is written as Parquet under an external table, so a refresh starts two helper
+JVMs besides dbt's. On a cluster (a Hive metastore service, Unity Catalog) that limit goes away; see
 docs/engines.md.
 """
 
@@ -35,6 +38,7 @@ from .base import MARTS_SCHEMA, RAW_SCHEMA, Engine, EnginePublication, duckdb_ta
 
 REPORTING_DATABASE = "reporting"
 DERBY_RETRIES = 15
+PYTHON_MARTS_DIR = "python_marts"  # marts computed in Python (kpi_clv_predicted), as Parquet
 
 
 def spark_conf(settings) -> dict[str, str]:
@@ -139,7 +143,7 @@ class SparkEngine(Engine):
             expected = {t: duck.execute(f"select count(*) from raw.{ident(t)}").fetchone()[0] for t in locations}
         finally:
             duck.close()
-        answer = self.run_job("register_raw", tables=locations)
+        answer = self.run_job("register_raw", tables=locations, python_marts=self.python_marts())
         counts = {t: int(n) for t, n in answer["counts"].items()}
         wrong = {t: (counts.get(t), n) for t, n in expected.items() if counts.get(t) != n}
         if wrong:
@@ -155,42 +159,61 @@ class SparkEngine(Engine):
         answer = self.run_job("export", database=database, tables=tables, folder=str(folder))
         return folder, answer["tables"]
 
+    def _managed_dir(self, database: str, table: str) -> Path:
+        return self.warehouse / "warehouse" / f"{database}.db" / table
+
     def pull_marts(self, progress=None) -> list[str]:
-        folder, tables = self._export(MARTS_SCHEMA, None)
+        """Read the marts' Parquet files straight from the warehouse folder (no Spark process needed);
+        a table without data files (an empty result) goes through a Spark export instead."""
+        marts_dir = self.warehouse / "warehouse" / f"{MARTS_SCHEMA}.db"
+        tables = sorted(p.name for p in marts_dir.iterdir() if p.is_dir()) if marts_dir.is_dir() else []
+        sources = {t: f"{self._managed_dir(MARTS_SCHEMA, t)}/**/*.parquet" for t in tables}
+        python_dir = self.warehouse / PYTHON_MARTS_DIR
+        for t in sorted(p.name for p in python_dir.iterdir()) if python_dir.is_dir() else []:
+            sources.setdefault(t, f"{python_dir / t}/*.parquet")
+        empty = [t for t, pattern in sources.items() if not list(Path(pattern.split("*")[0]).rglob("*.parquet"))]
+        folder = None
+        if empty:
+            folder, exported = self._export(MARTS_SCHEMA, empty)
+            sources.update({t: f"{p}/*.parquet" for t, p in exported.items()})
         try:
             duck = duckdb.connect(str(self.settings.build_db))
             try:
                 duck.execute("begin transaction")
                 duck.execute(f"create schema if not exists {MARTS_SCHEMA}")
-                for stale in set(duckdb_tables(duck, MARTS_SCHEMA)) - set(tables):
+                for stale in set(duckdb_tables(duck, MARTS_SCHEMA)) - set(sources):
                     duck.execute(f"drop table {MARTS_SCHEMA}.{ident(stale)}")
-                for table, path in tables.items():
+                for table, pattern in sources.items():
                     duck.execute(f"create or replace table {MARTS_SCHEMA}.{ident(table)} as "
-                                 f"select * from read_parquet('{path}/*.parquet')")
+                                 f"select * from read_parquet('{pattern}')")
                 duck.execute("commit")
             finally:
                 duck.close()
         finally:
-            shutil.rmtree(folder, ignore_errors=True)
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
         if progress:
-            progress(f"spark: {len(tables)} marts mirrored into {self.settings.build_db} for the Python steps")
-        return sorted(tables)
+            progress(f"spark: {len(sources)} marts mirrored into {self.settings.build_db} for the Python steps")
+        return sorted(sources)
 
     def push_mart(self, table: str) -> int:
-        folder = self.warehouse / "_exchange" / f"import-{table}-{os.getpid()}"
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
+        """Write the mart as Parquet under ``python_marts/<table>``: the external table ``marts.<table>``
+        (registered by the next Spark step: raw registration or publication) reads it."""
+        folder = self.warehouse / PYTHON_MARTS_DIR / table
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / ".data.parquet.tmp"
+        duck = duckdb.connect(str(self.settings.build_db), read_only=True)
         try:
-            duck = duckdb.connect(str(self.settings.build_db), read_only=True)
-            try:
-                duck.execute(f"copy (select * from {MARTS_SCHEMA}.{ident(table)}) to '{folder / 'data.parquet'}' "
-                             "(format parquet)")
-            finally:
-                duck.close()
-            answer = self.run_job("import", database=MARTS_SCHEMA, table=table, folder=str(folder))
+            duck.execute(f"copy (select * from {MARTS_SCHEMA}.{ident(table)}) to '{tmp}' (format parquet)")
+            rows = duck.execute(f"select count(*) from {MARTS_SCHEMA}.{ident(table)}").fetchone()[0]
         finally:
-            shutil.rmtree(folder, ignore_errors=True)
-        return int(answer["rows"])
+            duck.close()
+        os.replace(tmp, folder / "data.parquet")
+        return int(rows)
+
+    def python_marts(self) -> dict[str, str]:
+        folder = self.warehouse / PYTHON_MARTS_DIR
+        return {p.name: str(p) for p in sorted(folder.iterdir()) if p.is_dir()} if folder.is_dir() else {}
 
     # ------------------------------------------------------------------ publication
     def publish(self, tables: list[str], *, as_of: dt.date, run_id: str | None) -> EnginePublication:
@@ -199,6 +222,7 @@ class SparkEngine(Engine):
         published_at = dt.datetime.now(dt.UTC)
         answer = self.run_job(
             "publish", source=MARTS_SCHEMA, target=REPORTING_DATABASE, tables=tables, as_of=as_of.isoformat(),
+            python_marts=self.python_marts(),
             run_id=run_id, published_at=published_at.isoformat(),
         )
         counts = {t: int(n) for t, n in answer["counts"].items()}

@@ -2,6 +2,7 @@
 
 Reads a JSON request on stdin: ``{"job": ..., "conf": {...}, "result": "<path>", ...}`` and writes
 its JSON answer to ``result``. Jobs: ``register_raw``, ``export``, ``import``, ``publish``, ``list``.
+Each starts a JVM and opens the embedded metastore: a few seconds to half a minute.
 """
 
 from __future__ import annotations
@@ -35,6 +36,16 @@ def tables_of(spark, database: str) -> list[str]:
     return sorted(t.name for t in spark.catalog.listTables(database))
 
 
+def register_python_marts(spark, req: dict) -> None:
+    """External tables over the marts written as Parquet by Python steps (kpi_clv_predicted)."""
+    marts = req.get("python_marts") or {}
+    if marts:
+        spark.sql(f"create database if not exists {q('marts')}")
+    for table, location in marts.items():
+        spark.sql(f"drop table if exists marts.{q(table)}")
+        spark.sql(f"create table marts.{q(table)} using parquet location '{location}'")
+
+
 def register_raw(spark, req: dict) -> dict:
     spark.sql(f"create database if not exists {q('raw')}")
     counts = {}
@@ -44,6 +55,7 @@ def register_raw(spark, req: dict) -> dict:
         spark.sql(f"drop table if exists raw.{q(table)}")
         spark.sql(f"create table raw.{q(table)} using parquet location '{location}'")
         counts[table] = spark.table(f"raw.{q(table)}").count()
+    register_python_marts(spark, req)
     return {"counts": counts}
 
 
@@ -69,6 +81,7 @@ def import_(spark, req: dict) -> dict:
 def publish(spark, req: dict) -> dict:
     """Copy the marts into a fresh ``<target>_v<stamp>`` database, then point ``<target>``'s views at it."""
     source, target = req["source"], req["target"]
+    register_python_marts(spark, req)
     version = f"{target}_v{dt.datetime.now(dt.UTC).strftime('%Y%m%d%H%M%S%f')}"
     spark.sql(f"create database {q(version)}")
     counts = {}
