@@ -55,7 +55,7 @@ revenue_events as (
 
     select
         paid_on as event_on,
-        cast(null as varchar) as order_id,
+        cast(null as {{ type_string() }}) as order_id,
         customer_id,
         team_id,
         rep_id,
