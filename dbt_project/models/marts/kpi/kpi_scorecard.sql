@@ -259,7 +259,7 @@ signing as (
         count(*) filter (where signing_time_days >= 0) as signing_deals,
         count(*) filter (where signing_time_days < 0) as signing_invalid_count
     from won_deals
-    group by period_type, period_start, {{ column }}
+    group by period_type, period_start{% if column != 'null' %}, {{ column }}{% endif %}
     {% if not loop.last %}union all{% endif %}
     {% endfor %}
 
@@ -309,7 +309,7 @@ levels as (
         sum(won_amount),
         sum(activities_logged)
     from rep_rows
-    group by period_type, period_start, period_end, is_partial, {{ column }}
+    group by period_type, period_start, period_end, is_partial{% if column != 'null' %}, {{ column }}{% endif %}
     {% endfor %}
 
 ),
