@@ -38,6 +38,15 @@ from .base import MARTS_SCHEMA, RAW_SCHEMA, Engine, EnginePublication, duckdb_ta
 
 REPORTING_DATABASE = "reporting"
 DERBY_RETRIES = 15
+LOG4J2 = """\
+rootLogger.level = error
+rootLogger.appenderRef.stderr.ref = console
+appender.console.type = Console
+appender.console.name = console
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n%ex
+"""
 PYTHON_MARTS_DIR = "python_marts"  # marts computed in Python (kpi_clv_predicted), as Parquet
 
 
@@ -53,6 +62,7 @@ def spark_conf(settings) -> dict[str, str]:
         "spark.hadoop.javax.jdo.option.ConnectionURL": f"jdbc:derby:;databaseName={wh / 'metastore_db'};create=true",
         "spark.driver.extraJavaOptions": f"-Dderby.system.home={wh}",
         "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
         "spark.sql.legacy.createHiveTableByDefault": "false",
@@ -73,9 +83,21 @@ class SparkEngine(Engine):
         super().__init__(settings)
         self.warehouse = Path(settings.spark.warehouse_dir)
 
+    def conf_dir(self) -> Path:
+        """SPARK_CONF_DIR for dbt and the helpers: log4j at ERROR on stderr. dagster-dbt reads dbt's
+        JSON log lines from stdout merged with stderr, so Spark must not write progress bars or
+        warnings between them."""
+        folder = self.warehouse / "conf"
+        target = folder / "log4j2.properties"
+        if not target.exists():
+            folder.mkdir(parents=True, exist_ok=True)
+            target.write_text(LOG4J2)
+        return folder
+
     def dbt_env(self) -> dict[str, str]:
         s = self.settings.spark
         env = {
+            "SPARK_CONF_DIR": str(self.conf_dir()),
             "SALESPULSE_SPARK__MASTER": s.master,
             "SALESPULSE_SPARK__DRIVER_MEMORY": s.driver_memory,
             "SALESPULSE_SPARK__SHUFFLE_PARTITIONS": str(s.shuffle_partitions),
