@@ -19,9 +19,15 @@
     (cast({{ salespulse.add_days(salespulse.as_of_date(), 1) }} as timestamp) at time zone '{{ var("reporting_timezone") }}')
 {%- endmacro %}
 
-{#- Spark: TIMESTAMP is an instant rendered in the session time zone, which must be UTC. -#}
+{#- Spark: TIMESTAMP is an instant rendered in the session time zone; from_utc_timestamp /
+    to_utc_timestamp and casts to DATE are only right when that zone is UTC
+    (spark.sql.session.timeZone=UTC). Every staging model filters on the cutoff, so a wrong
+    session zone fails the run here instead of silently shifting local days. -#}
 {% macro spark__as_of_cutoff() -%}
-    to_utc_timestamp(cast({{ salespulse.add_days(salespulse.as_of_date(), 1) }} as timestamp), '{{ var("reporting_timezone") }}')
+    case when current_timezone() in ('UTC', 'Etc/UTC', 'GMT', 'Z', '+00:00')
+        then to_utc_timestamp(cast({{ salespulse.add_days(salespulse.as_of_date(), 1) }} as timestamp), '{{ var("reporting_timezone") }}')
+        else raise_error('salespulse on Spark needs spark.sql.session.timeZone=UTC')
+    end
 {%- endmacro %}
 
 {#- An absolute timestamp (timestamptz) as local wall-clock time (timestamp without zone). -#}
