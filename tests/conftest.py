@@ -89,4 +89,11 @@ def query(db: Path, sql: str, params=None):
 
 
 # Session fixtures of the engine tests (PostgreSQL, Spark, parity): one refresh per engine per session.
-from engine_fixtures import duckdb_run, engine_demo_landing, pg_database, postgres_run, spark_run  # noqa: E402,F401
+from engine_fixtures import (  # noqa: E402,F401
+    duckdb_run,
+    engine_demo_landing,
+    pg_database,
+    postgres_run,
+    spark_run,
+    spark_tables,
+)

@@ -196,3 +196,16 @@ def duckdb_run(engine_demo_landing, tmp_path_factory) -> EngineRun:
     run = refresh_with(tmp_path_factory.mktemp("duckdb_run"), engine_demo_landing, "duckdb", {})
     print(f"\n[engine timing] duckdb refresh: {run.seconds:.1f} s")
     return run
+
+
+@pytest.fixture(scope="session")
+def spark_tables(spark_run):
+    """Every published table and every raw table of the Spark run, read in ONE Spark helper process:
+    ({"reporting.kpi_x": frame, "raw.orders": frame, ...}, {"reporting": [...], "raw": [...]})."""
+    from salespulse.assets.reporting import KPI_MARTS
+    from salespulse.contract import TABLES
+
+    if not spark_run.result.success:
+        pytest.fail(f"the Spark refresh failed: {failed_steps(spark_run.result)}")
+    pairs = [("reporting", t) for t in [*KPI_MARTS, "_publication"]] + [("raw", t) for t in TABLES]
+    return spark_run.engine_obj().read_qualified(pairs)

@@ -119,15 +119,18 @@ def test_every_engine_builds_and_publishes(duckdb_run, postgres_run, spark_run):
           f"{postgres_run.seconds:.0f} s, spark {spark_run.seconds:.0f} s")
 
 
-def test_kpi_marts_equal_on_duckdb_postgres_spark(duckdb_run, postgres_run, spark_run):
+def test_kpi_marts_equal_on_duckdb_postgres_spark(duckdb_run, postgres_run, spark_run, spark_tables):
     for run in (duckdb_run, postgres_run, spark_run):
         assert run.result.success, f"{run.engine}: {failed_steps(run.result)}"
     marts = _marts()
     reference = {m: duckdb_run.engine_obj().read_published(m) for m in marts}
     empty = [m for m, df in reference.items() if df.empty]
     assert not empty, f"the demo is too small to exercise these marts: {empty}"
-    spark_tables = spark_run.engine_obj().read_tables("reporting", marts)
-    others = {"postgres": {m: postgres_run.engine_obj().read_published(m) for m in marts}, "spark": spark_tables}
+    spark_frames, _ = spark_tables
+    others = {
+        "postgres": {m: postgres_run.engine_obj().read_published(m) for m in marts},
+        "spark": {m: spark_frames[f"reporting.{m}"] for m in marts},
+    }
     problems: list[str] = []
     for mart in marts:
         types = _reference_types(duckdb_run, mart)

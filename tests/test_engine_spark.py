@@ -18,7 +18,7 @@ def _checks(result) -> list:
     return [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
 
 
-def test_spark_refresh_builds_tests_and_publishes(spark_run):
+def test_spark_refresh_builds_tests_and_publishes(spark_run, spark_tables):
     from salespulse.assets.reporting import KPI_MARTS
 
     assert spark_run.result.success, failed_steps(spark_run.result)
@@ -28,9 +28,9 @@ def test_spark_refresh_builds_tests_and_publishes(spark_run):
     assert len(dbt_tests) > 100 and all(c.passed or c.severity.value == "WARN" for c in dbt_tests)
     assert all(c.passed for c in checks if c.check_name == "gx_mart_expectations")
 
-    engine = spark_run.engine_obj()
-    assert set(engine.published_tables()) == set(KPI_MARTS) | {"_publication"}
-    pub = engine.read_published("_publication")
+    frames, listing = spark_tables
+    assert set(listing["reporting"]) == set(KPI_MARTS) | {"_publication"}
+    pub = frames["reporting._publication"]
     assert set(pub["table_name"]) == set(KPI_MARTS) and (pub["row_count"] > 0).all()
     assert {str(d)[:10] for d in pub["as_of"]} == {"2025-06-30"}
     # the warehouse is where the settings say, and nothing but the reporting file's absence marks
@@ -40,14 +40,14 @@ def test_spark_refresh_builds_tests_and_publishes(spark_run):
     assert not spark_run.reporting_db.exists()
 
 
-def test_spark_raw_parquet_tables_match_build_file(spark_run):
+def test_spark_raw_parquet_tables_match_build_file(spark_run, spark_tables):
     import duckdb
 
     from salespulse.contract import TABLES
 
     assert spark_run.result.success, failed_steps(spark_run.result)
-    engine = spark_run.engine_obj()
-    remote = engine.read_tables("raw", list(TABLES))
+    frames, _ = spark_tables
+    remote = {t: frames[f"raw.{t}"] for t in TABLES}
     con = duckdb.connect(str(spark_run.build_db), read_only=True)
     try:
         for table in TABLES:

@@ -60,14 +60,20 @@ def register_raw(spark, req: dict) -> dict:
 
 
 def export(spark, req: dict) -> dict:
-    database = req["database"]
-    tables = req.get("tables") or tables_of(spark, database)
+    """Write tables as Parquet for the orchestrator: ``database`` + ``tables`` (all when empty), or
+    ``qualified``: a list of [database, table] (answers keyed ``database.table``)."""
+    if req.get("qualified"):
+        pairs = [(d, t, f"{d}.{t}") for d, t in req["qualified"]]
+    else:
+        database = req["database"]
+        pairs = [(database, t, t) for t in (req.get("tables") or tables_of(spark, database))]
     out = {}
-    for table in tables:
-        path = f"{req['folder']}/{table}"
+    for database, table, name in pairs:
+        path = f"{req['folder']}/{database}/{table}"
         spark.table(f"{q(database)}.{q(table)}").coalesce(1).write.mode("overwrite").parquet(path)
-        out[table] = path
-    return {"tables": out}
+        out[name] = path
+    listing = {d: tables_of(spark, d) for d in {p[0] for p in pairs}}
+    return {"tables": out, "listing": listing}
 
 
 def import_(spark, req: dict) -> dict:
