@@ -86,3 +86,14 @@ def query(db: Path, sql: str, params=None):
         return con.execute(sql, params or []).df()
     finally:
         con.close()
+
+
+# Session fixtures of the engine tests (PostgreSQL, Spark, parity): one refresh per engine per session.
+from engine_fixtures import (  # noqa: E402,F401
+    duckdb_run,
+    engine_demo_landing,
+    pg_database,
+    postgres_run,
+    spark_run,
+    spark_tables,
+)

@@ -24,6 +24,12 @@
     cast(round(cast({{ amount }} as decimal(38, 4)) * cast({{ rate }} as decimal(38, 10)), 4) as decimal(18, 4))
 {%- endmacro %}
 
+{#- Spark caps DECIMAL at 38 digits and, past it, rounds the product to 6 decimals before our
+    round(): keep precision + precision + 1 <= 38 so the product is exact, as on DuckDB/PostgreSQL. -#}
+{% macro spark__to_reporting_currency(amount, rate) -%}
+    cast(round(cast({{ amount }} as decimal(18, 4)) * cast({{ rate }} as decimal(19, 10)), 4) as decimal(18, 4))
+{%- endmacro %}
+
 {#- The configured default gross margin as a SQL literal, or null. -#}
 {% macro default_gross_margin() -%}
     {%- set m = var('default_gross_margin', none) -%}

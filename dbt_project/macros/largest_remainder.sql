@@ -6,13 +6,15 @@
     the sign restored); `weight` is a non-negative integer expression whose partition sum is > 0
     (use 1 for an equal split). Each part first gets floor(whole x weight / total); the units
     left over go one each to the parts with the largest remainders, ties broken by `tie_break`
-    (an ORDER BY list, e.g. the earlier period first). All arithmetic is exact (HUGEINT).
+    (an ORDER BY list, e.g. the earlier period first). All arithmetic is exact (HUGEINT on DuckDB, NUMERIC(38, 0) on PostgreSQL, DECIMAL(38, 0) on Spark).
 
-    Returns every column of `relation` plus `part_units` (HUGEINT). -#}
+    Returns every column of `relation`, the helper columns _lr_* (callers select the columns they
+    need) and `part_units` (exact integer: salespulse.type_hugeint()). Portable: no
+    `select * exclude`, integer division through salespulse.int_div. -#}
 {% macro largest_remainder(relation, partition_by, whole_units, weight, tie_break) -%}
     {%- set partition = partition_by | join(', ') -%}
     select
-        _lr_ranked.* exclude (_lr_whole, _lr_sign, _lr_weight, _lr_floor, _lr_remainder, _lr_deficit, _lr_rank),
+        _lr_ranked.*,
         _lr_sign * (_lr_floor + case when _lr_rank <= _lr_deficit then 1 else 0 end) as part_units
     from (
         select
@@ -25,14 +27,14 @@
         from (
             select
                 _lr_weighted.*,
-                (_lr_whole * _lr_weight) // sum(_lr_weight) over (partition by {{ partition }}) as _lr_floor,
+                {{ salespulse.int_div('_lr_whole * _lr_weight', 'sum(_lr_weight) over (partition by ' ~ partition ~ ')') }} as _lr_floor,
                 (_lr_whole * _lr_weight) % sum(_lr_weight) over (partition by {{ partition }}) as _lr_remainder
             from (
                 select
                     _lr_source.*,
-                    abs(cast({{ whole_units }} as hugeint)) as _lr_whole,
-                    cast(sign(cast({{ whole_units }} as hugeint)) as hugeint) as _lr_sign,
-                    cast({{ weight }} as hugeint) as _lr_weight
+                    abs(cast({{ whole_units }} as {{ salespulse.type_hugeint() }})) as _lr_whole,
+                    cast(sign(cast({{ whole_units }} as {{ salespulse.type_hugeint() }})) as {{ salespulse.type_hugeint() }}) as _lr_sign,
+                    cast({{ weight }} as {{ salespulse.type_hugeint() }}) as _lr_weight
                 from {{ relation }} as _lr_source
             ) as _lr_weighted
         ) as _lr_floored

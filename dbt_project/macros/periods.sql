@@ -20,7 +20,7 @@
 {%- endmacro %}
 
 {% macro default__period_start(grain, date_expr) -%}
-    {%- set month_start = "cast(date_trunc('month', " ~ date_expr ~ ") as date)" -%}
+    {%- set month_start = salespulse.month_trunc(date_expr) -%}
     {%- if grain == 'month' -%}
         {{ month_start }}
     {%- elif grain == 'quarter' -%}
@@ -39,10 +39,10 @@
 
 {#- (current - prior) / prior; NULL when the prior is zero or missing. -#}
 {% macro growth(current, prior) -%}
-    (cast({{ current }} as double) - {{ prior }}) / nullif(cast({{ prior }} as double), 0)
+    (cast({{ current }} as {{ salespulse.type_double() }}) - {{ prior }}) / nullif(cast({{ prior }} as {{ salespulse.type_double() }}), 0)
 {%- endmacro %}
 
 {#- numerator / denominator; NULL when the denominator is zero or missing. -#}
 {% macro safe_divide(numerator, denominator) -%}
-    cast({{ numerator }} as double) / nullif(cast({{ denominator }} as double), 0)
+    cast({{ numerator }} as {{ salespulse.type_double() }}) / nullif(cast({{ denominator }} as {{ salespulse.type_double() }}), 0)
 {%- endmacro %}

@@ -16,14 +16,14 @@
 {% macro slice_rows(relation, slices) -%}
     select
         'company' as slice,
-        cast(null as varchar) as slice_value,
+        cast(null as {{ salespulse.type_string() }}) as slice_value,
         {{ relation }}.*
     from {{ relation }}
     {% for slice, column in slices.items() %}
     union all
     select
         '{{ slice }}' as slice,
-        coalesce(cast({{ column }} as varchar), 'unknown') as slice_value,
+        coalesce(cast({{ column }} as {{ salespulse.type_string() }}), 'unknown') as slice_value,
         {{ relation }}.*
     from {{ relation }}
     {% endfor %}

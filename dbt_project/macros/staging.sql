@@ -26,5 +26,5 @@
 
 {#- Trimmed enum value, lower case. -#}
 {% macro clean_code(column) -%}
-    lower(trim(cast({{ column }} as varchar)))
+    lower(trim(cast({{ column }} as {{ salespulse.type_string() }})))
 {%- endmacro %}

@@ -19,7 +19,7 @@ mart as (
 spend as (
 
     select
-        cast(date_trunc('month', spend_date) as date) as month_start,
+        {{ month_trunc('spend_date') }} as month_start,
         sum(amount_rpt) filter (where category = 'advertising') as ad_spend,
         sum(amount_rpt) filter (
             where category in ('promotion', 'market_research', 'other_marketing')
@@ -32,7 +32,7 @@ spend as (
 
 compensation as (
 
-    select cast(date_trunc('month', month) as date) as month_start, sum(total_compensation_rpt) as sales_compensation
+    select {{ month_trunc('month') }} as month_start, sum(total_compensation_rpt) as sales_compensation
     from {{ ref('fct_sales_compensation') }}
     where month is not null
     group by 1

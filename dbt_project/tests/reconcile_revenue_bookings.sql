@@ -15,7 +15,7 @@ mart as (
 
 facts as (
 
-    select cast(date_trunc('month', signed_on) as date) as month_start, sum(amount_rpt) as bookings
+    select {{ month_trunc('signed_on') }} as month_start, sum(amount_rpt) as bookings
     from {{ ref('fct_orders') }}
     where is_live and signed_on is not null
     group by 1

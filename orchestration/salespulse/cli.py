@@ -194,13 +194,19 @@ def _refresh(args: argparse.Namespace, settings, started: float) -> int:
                             hints.append(hint)
         for hint in hints:
             print(f"  hint: {hint}", file=sys.stderr)
-        print(f"The reporting database {settings.reporting_db} was left as it was.", file=sys.stderr)
+        print(f"The reporting database {_reporting_location(settings)} was left as it was.", file=sys.stderr)
         print(f"Full log (dbt output): {log_path}", file=sys.stderr)
         summary = alerts.summary_from_events(
             run_id=result.run_id, job_name=REFRESH_JOB, events=result.all_events, origin="cli"
         )
         _send_alert(summary, settings, log_path)
         return 1
+    if settings.engine != "duckdb":
+        print(
+            f"\nrefresh done in {elapsed:.1f}s on {settings.engine}: {rows:,} raw rows loaded, {marts} KPI marts "
+            f"built and checked.\nreporting database: {_reporting_location(settings)} (docs/engines.md)"
+        )
+        return 0
     print(
         f"\nrefresh done in {elapsed:.1f}s: {rows:,} raw rows loaded, {marts} KPI marts built and "
         f"checked.\nreporting database: {settings.reporting_db}\n"
@@ -240,6 +246,16 @@ def _write_timings(settings, result, instance, total_seconds: float) -> Path:
     tmp.write_text(json.dumps(record, indent=2), encoding="utf-8")
     os.replace(tmp, path)
     return path
+
+
+def _reporting_location(settings) -> str:
+    """Where the checked marts are published: the reporting file, or the engine's reporting schema."""
+    if settings.engine == "postgres":
+        pg = settings.postgres
+        return f"schema {pg.reporting_schema} of postgresql://{pg.host}:{pg.port}/{pg.database}"
+    if settings.engine == "spark":
+        return f"Spark database reporting (warehouse {settings.spark.warehouse_dir})"
+    return str(settings.reporting_db)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

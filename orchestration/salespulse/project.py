@@ -55,13 +55,17 @@ def manifest_is_stale() -> bool:
 
 
 def dbt_env(settings: Settings) -> dict[str, str]:
-    """Environment of a dbt invocation for ``settings`` (``profiles.yml`` reads these)."""
+    """Environment of a dbt invocation for ``settings`` (``profiles.yml`` reads these), including the
+    connection of the engine's target (postgres / spark)."""
+    from .engines import get_engine
+
     return {
         "SALESPULSE_BUILD_DB": str(settings.build_db),
         "SALESPULSE_DBT_THREADS": str(settings.dbt_threads),
         "SALESPULSE_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit,
         "DBT_LOG_LEVEL_FILE": os.environ.get("DBT_LOG_LEVEL_FILE", "info"),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        **get_engine(settings).dbt_env(),
     }
 
 
@@ -105,8 +109,10 @@ def ensure_manifest(force: bool = False, settings: Settings | None = None) -> Pa
         with tempfile.TemporaryDirectory(dir=manifest.parent, prefix=".parse-") as tmp:
             extra: list[str] = []
             env: dict[str, str] = {}
-            if settings is not None:
-                extra = ["--vars", json.dumps(settings.dbt_vars())]
+            if settings is not None:  # exactly the vars, target and connection of the build
+                from .engines import get_engine
+
+                extra = ["--vars", json.dumps(settings.dbt_vars()), "--target", get_engine(settings).dbt_target]
                 env = dbt_env(settings)
             _dbt_parse(Path(tmp), extra, env)
             if settings is not None:

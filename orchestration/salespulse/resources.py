@@ -25,9 +25,11 @@ class SalespulseSettings(ConfigurableResource):
     build_db: str | None = None
     reporting_db: str | None = None
     full_refresh: bool | None = None
+    engine: str | None = None  # duckdb | postgres | spark (docs/engines.md); default: YAML / SALESPULSE_ENGINE
 
     def get(self) -> Settings:
         return load_settings(
+            engine=self.engine,
             as_of=dt.date.fromisoformat(self.as_of) if self.as_of else None,
             landing_dir=self.landing_dir,
             build_db=self.build_db,

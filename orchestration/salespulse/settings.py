@@ -68,6 +68,32 @@ class FreshnessSettings(BaseModel):
     tables: dict[str, int | None] = {"sales_compensation": 62, "targets": None, "fx_rates": 7}
 
 
+class PostgresSettings(BaseModel):
+    """Connection of the PostgreSQL engine (``engine: postgres``); see docs/engines.md."""
+
+    host: str = "127.0.0.1"
+    port: int = 5432
+    user: str = "postgres"
+    password: str | None = Field(None, description="a secret: set SALESPULSE_POSTGRES__PASSWORD, not the YAML")
+    database: str = "salespulse"
+    sslmode: str = "prefer"
+    reporting_schema: str = Field("reporting", pattern=r"^[a-z_][a-z0-9_]*$")
+    bi_role: str = Field(
+        "salespulse_bi", pattern=r"^[a-z_][a-z0-9_]*$",
+        description="read-only role granted SELECT on the reporting schema (created NOLOGIN if missing)",
+    )
+
+
+class SparkSettings(BaseModel):
+    """The Apache Spark engine (``engine: spark``): dbt-spark ``session`` on a local or cluster pyspark."""
+
+    warehouse_dir: Path | None = Field(None, description="default: <build_db folder>/spark")
+    master: str = "local[2]"
+    driver_memory: str = "2g"
+    shuffle_partitions: int = Field(4, ge=1)
+    conf: dict[str, str] = Field(default_factory=dict, description="extra Spark conf (key: value)")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SALESPULSE_",
@@ -75,6 +101,9 @@ class Settings(BaseSettings):
         extra="forbid",
     )
 
+    engine: Literal["duckdb", "postgres", "spark"] = Field(
+        "duckdb", description="where dbt builds the models and the marts are published (docs/engines.md)"
+    )
     landing_dir: Path = Path("landing/demo")
     build_db: Path = Path("warehouse/build.duckdb")
     reporting_db: Path = Path("warehouse/reporting.duckdb")
@@ -117,6 +146,8 @@ class Settings(BaseSettings):
         0, ge=0, description="how long `salespulse refresh` waits for another refresh (0 = fail at once)"
     )
     freshness: FreshnessSettings = FreshnessSettings()
+    postgres: PostgresSettings = PostgresSettings()
+    spark: SparkSettings = SparkSettings()
 
     @field_validator("reporting_currency")
     @classmethod
@@ -198,6 +229,8 @@ class _YamlSource(PydanticBaseSettingsSource):
                     obj[key] = str(base / obj[key])
 
         resolve(data, ("landing_dir", "build_db", "reporting_db"))
+        if isinstance(data.get("spark"), dict):
+            resolve(data["spark"], ("warehouse_dir",))
         for source in data.get("sources") or []:
             if isinstance(source, dict):
                 resolve(source, ("input_dir", "mapping", "config", "fetch"))
@@ -210,4 +243,7 @@ def load_settings(**overrides: Any) -> Settings:
     settings = Settings(**given)
     for key in ("landing_dir", "build_db", "reporting_db"):
         setattr(settings, key, Path(getattr(settings, key)).expanduser().resolve())
+    if settings.spark.warehouse_dir is None:
+        settings.spark.warehouse_dir = settings.build_db.parent / "spark"
+    settings.spark.warehouse_dir = Path(settings.spark.warehouse_dir).expanduser().resolve()
     return settings

@@ -43,7 +43,7 @@ cost_events as (
 
     select
         {{ period_start('month', 'month') }} as month_start,
-        cast(null as varchar) as channel,
+        cast(null as {{ type_string() }}) as channel,
         cast(null as decimal(18, 4)) as ad_spend,
         cast(null as decimal(18, 4)) as other_marketing,
         total_compensation_rpt as sales_compensation,
@@ -68,7 +68,7 @@ company as (
     select
         month_start,
         'company' as slice,
-        cast(null as varchar) as slice_value,
+        cast(null as {{ type_string() }}) as slice_value,
         coalesce(sum(ad_spend), 0) as ad_spend,
         coalesce(sum(other_marketing), 0) as other_marketing,
         coalesce(sum(sales_compensation), 0) as sales_compensation,

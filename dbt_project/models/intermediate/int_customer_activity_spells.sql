@@ -88,7 +88,7 @@ truncated as (
         customers.churned_on,
         case
             when customers.churned_on is not null
-                then least(spells.lapse_on_natural, {{ add_days('customers.churned_on', -1) }})
+                then {{ least_of('spells.lapse_on_natural', add_days('customers.churned_on', -1)) }}
             else spells.lapse_on_natural
         end as spell_end
     from spells

@@ -67,8 +67,8 @@ final as (
         period_end_natural,
         is_partial,
         period_label,
-        cast(period_end_natural - period_start + 1 as integer) as days_in_period,
-        cast(period_end - period_start + 1 as integer) as days_elapsed,
+        cast({{ days_between('period_start', 'period_end_natural') }} + 1 as integer) as days_in_period,
+        cast({{ days_between('period_start', 'period_end') }} + 1 as integer) as days_elapsed,
         case period_type
             when 'month' then {{ add_months('period_start', -1) }}
             when 'quarter' then {{ add_months('period_start', -3) }}

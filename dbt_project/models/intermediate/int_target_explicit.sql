@@ -93,7 +93,7 @@ final as (
         target_value_rpt,
         case when metric = 'bookings' then 100 else 1 end as unit_scale,
         -- planning units: cents of the reporting currency, or whole customers
-        cast(round(target_value_rpt * case when metric = 'bookings' then 100 else 1 end, 0) as hugeint)
+        cast(round(target_value_rpt * case when metric = 'bookings' then 100 else 1 end, 0) as {{ type_hugeint() }})
             as target_units,
         cast(duplicates_count as integer) as duplicates_count,
 

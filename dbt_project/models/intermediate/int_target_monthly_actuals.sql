@@ -46,7 +46,7 @@ sliced as (
 
     select
         'company' as slice,
-        cast(null as varchar) as slice_value,
+        cast(null as {{ type_string() }}) as slice_value,
         month_start,
         sum(booking_rpt) as bookings,
         sum(is_new_customer) as new_customers
@@ -58,7 +58,7 @@ sliced as (
 
     select
         '{{ slice }}' as slice,
-        coalesce(cast({{ column }} as varchar), 'unknown') as slice_value,
+        coalesce(cast({{ column }} as {{ type_string() }}), 'unknown') as slice_value,
         month_start,
         sum(booking_rpt) as bookings,
         sum(is_new_customer) as new_customers

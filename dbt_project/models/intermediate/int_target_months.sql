@@ -76,7 +76,7 @@ to_split as (
 
     select
         quarter_months.*,
-        greatest(quarter_units - explicit_units, 0) as remaining_units,
+        {{ greatest_of('quarter_units - explicit_units', '0') }} as remaining_units,
         case when prior_year_complete then prior_bookings_units else 1 end as split_weight
     from quarter_months
     where not exists (
@@ -163,7 +163,7 @@ final as (
 
         ---------- measures (planning units: cents or whole customers)
         unit_scale,
-        cast(target_units as hugeint) as target_units,
+        cast(target_units as {{ type_hugeint() }}) as target_units,
         cast(cast(target_units as decimal(38, 2)) / unit_scale as decimal(18, 2)) as target_value,
 
         ---------- lineage

@@ -34,7 +34,7 @@ months as (
         {{ add_months('fiscal_years.fiscal_year_start', 'offsets.month_offset') }} as month_start,
         {{ add_months('fiscal_years.fiscal_year_start', 'offsets.month_offset - 12') }} as prior_month_start
     from fiscal_years
-    cross join (select unnest(generate_series(0, 11)) as month_offset) as offsets
+    cross join ({{ integer_series(0, 11, 'month_offset') }}) as offsets
 
 ),
 
@@ -72,7 +72,7 @@ final as (
         ---------- numerics
         cast(month_offset as integer) as month_offset,
         cast(prior_bookings as decimal(18, 4)) as prior_bookings,
-        cast(round(prior_bookings * 100, 0) as hugeint) as prior_bookings_units,
+        cast(round(prior_bookings * 100, 0) as {{ type_hugeint() }}) as prior_bookings_units,
 
         ---------- booleans
         bool_and(prior_bookings > 0) over (partition by fiscal_year_start) as prior_year_complete

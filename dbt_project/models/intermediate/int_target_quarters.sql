@@ -89,7 +89,7 @@ to_split as (
 
     select
         year_quarters.*,
-        greatest(year_units - explicit_units, 0) as remaining_units,
+        {{ greatest_of('year_units - explicit_units', '0') }} as remaining_units,
         case when prior_year_complete then prior_bookings_units else 1 end as split_weight
     from year_quarters
     where not exists (
@@ -176,7 +176,7 @@ final as (
 
         ---------- measures (planning units: cents or whole customers)
         unit_scale,
-        cast(quarter_units as hugeint) as quarter_units,
+        cast(quarter_units as {{ type_hugeint() }}) as quarter_units,
         cast(cast(quarter_units as decimal(38, 2)) / unit_scale as decimal(18, 2)) as quarter_value,
 
         ---------- lineage
@@ -186,7 +186,7 @@ final as (
         source_period_type,
         source_period_start,
         source_target_value,
-        cast(source_target_units as hugeint) as source_target_units,
+        cast(source_target_units as {{ type_hugeint() }}) as source_target_units,
         year_is_overallocated,
 
         ---------- dates

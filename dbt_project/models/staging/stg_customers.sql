@@ -18,28 +18,28 @@ renamed as (
 
     select
         ---------- ids
-        cast(customer_id as varchar) as customer_id,
-        cast(referred_by_customer_id as varchar) as referred_by_customer_id,
-        cast(owner_rep_id as varchar) as owner_rep_id,
+        cast(customer_id as {{ type_string() }}) as customer_id,
+        cast(referred_by_customer_id as {{ type_string() }}) as referred_by_customer_id,
+        cast(owner_rep_id as {{ type_string() }}) as owner_rep_id,
 
         ---------- strings
-        cast(customer_name as varchar) as customer_name,
+        cast(customer_name as {{ type_string() }}) as customer_name,
         {{ clean_code('segment') }} as segment,
-        cast(industry as varchar) as industry,
-        cast(region as varchar) as region,
-        cast(country as varchar) as country,
+        cast(industry as {{ type_string() }}) as industry,
+        cast(region as {{ type_string() }}) as region,
+        cast(country as {{ type_string() }}) as country,
         {{ clean_code('acquisition_channel') }} as acquisition_channel,
-        cast(email as varchar) as email,  -- PII: staging only
-        cast(phone as varchar) as phone,  -- PII: staging only
+        cast(email as {{ type_string() }}) as email,  -- PII: staging only
+        cast(phone as {{ type_string() }}) as phone,  -- PII: staging only
 
         ---------- timestamps (churned_at after the as-of cutoff is not known yet)
-        cast(created_at as timestamptz) as created_at,
+        cast(created_at as {{ type_timestamptz() }}) as created_at,
         {{ to_local_timestamp('created_at') }} as created_at_local,
         {{ to_local_date('created_at') }} as created_on,
-        {{ as_of_milestone('cast(churned_at as timestamptz)') }} as churned_at,
-        {{ to_local_timestamp(as_of_milestone('cast(churned_at as timestamptz)')) }} as churned_at_local,
-        {{ to_local_date(as_of_milestone('cast(churned_at as timestamptz)')) }} as churned_on,
-        cast(updated_at as timestamptz) as updated_at,
+        {{ as_of_milestone('cast(churned_at as ' ~ type_timestamptz() ~ ')') }} as churned_at,
+        {{ to_local_timestamp(as_of_milestone('cast(churned_at as ' ~ type_timestamptz() ~ ')')) }} as churned_at_local,
+        {{ to_local_date(as_of_milestone('cast(churned_at as ' ~ type_timestamptz() ~ ')')) }} as churned_on,
+        cast(updated_at as {{ type_timestamptz() }}) as updated_at,
 
         ---------- lineage
         _batch_id,

@@ -10,14 +10,14 @@ renamed as (
 
     select
         ---------- ids
-        cast(delivery_id as varchar) as delivery_id,
-        cast(order_id as varchar) as order_id,
+        cast(delivery_id as {{ type_string() }}) as delivery_id,
+        cast(order_id as {{ type_string() }}) as order_id,
 
         ---------- strings
         {{ clean_code('status') }} as status,
 
         ---------- timestamps
-        cast(delivered_at as timestamptz) as delivered_at,
+        cast(delivered_at as {{ type_timestamptz() }}) as delivered_at,
         {{ to_local_timestamp('delivered_at') }} as delivered_at_local,
         {{ to_local_date('delivered_at') }} as delivered_on,
 

@@ -10,8 +10,8 @@ renamed as (
 
     select
         ---------- ids
-        cast(spend_id as varchar) as spend_id,
-        cast(campaign_id as varchar) as campaign_id,
+        cast(spend_id as {{ type_string() }}) as spend_id,
+        cast(campaign_id as {{ type_string() }}) as campaign_id,
 
         ---------- strings
         {{ clean_code('channel') }} as channel,

@@ -11,7 +11,7 @@ current_opportunities as (
     select
         *,
         -- a close after the as-of cutoff had not happened yet
-        {{ as_of_milestone('cast(closed_at as timestamptz)') }} as closed_at_asof,
+        {{ as_of_milestone('cast(closed_at as ' ~ type_timestamptz() ~ ')') }} as closed_at_asof,
         coalesce(is_closed, false)
             and (closed_at is null or closed_at < {{ as_of_cutoff() }}) as is_closed_asof
     from source
@@ -24,14 +24,14 @@ renamed as (
 
     select
         ---------- ids
-        cast(opportunity_id as varchar) as opportunity_id,
-        cast(customer_id as varchar) as customer_id,
-        cast(lead_id as varchar) as lead_id,
-        cast(owner_rep_id as varchar) as owner_rep_id,
+        cast(opportunity_id as {{ type_string() }}) as opportunity_id,
+        cast(customer_id as {{ type_string() }}) as customer_id,
+        cast(lead_id as {{ type_string() }}) as lead_id,
+        cast(owner_rep_id as {{ type_string() }}) as owner_rep_id,
 
         ---------- strings
         {{ clean_code('stage') }} as stage,
-        cast(loss_reason as varchar) as loss_reason,
+        cast(loss_reason as {{ type_string() }}) as loss_reason,
         upper(trim(currency)) as currency,
 
         ---------- numerics
@@ -46,13 +46,13 @@ renamed as (
         cast(expected_close_on as date) as expected_close_on,
 
         ---------- timestamps
-        cast(created_at as timestamptz) as created_at,
+        cast(created_at as {{ type_timestamptz() }}) as created_at,
         {{ to_local_timestamp('created_at') }} as created_at_local,
         {{ to_local_date('created_at') }} as created_on,
         closed_at_asof as closed_at,
         {{ to_local_timestamp('closed_at_asof') }} as closed_at_local,
         {{ to_local_date('closed_at_asof') }} as closed_on,
-        cast(updated_at as timestamptz) as updated_at,
+        cast(updated_at as {{ type_timestamptz() }}) as updated_at,
 
         ---------- lineage
         _batch_id,

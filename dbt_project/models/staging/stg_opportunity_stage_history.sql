@@ -10,13 +10,13 @@ renamed as (
 
     select
         ---------- ids
-        cast(opportunity_id as varchar) as opportunity_id,
+        cast(opportunity_id as {{ type_string() }}) as opportunity_id,
 
         ---------- strings
         {{ clean_code('stage') }} as stage,
 
         ---------- timestamps
-        cast(entered_at as timestamptz) as entered_at,
+        cast(entered_at as {{ type_timestamptz() }}) as entered_at,
         {{ to_local_timestamp('entered_at') }} as entered_at_local,
         {{ to_local_date('entered_at') }} as entered_on,
 

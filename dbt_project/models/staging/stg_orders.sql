@@ -18,10 +18,10 @@ renamed as (
 
     select
         ---------- ids
-        cast(order_id as varchar) as order_id,
-        cast(customer_id as varchar) as customer_id,
-        cast(opportunity_id as varchar) as opportunity_id,
-        cast(rep_id as varchar) as rep_id,
+        cast(order_id as {{ type_string() }}) as order_id,
+        cast(customer_id as {{ type_string() }}) as customer_id,
+        cast(opportunity_id as {{ type_string() }}) as opportunity_id,
+        cast(rep_id as {{ type_string() }}) as rep_id,
 
         ---------- strings
         {{ clean_code('status') }} as status,
@@ -35,10 +35,10 @@ renamed as (
         {{ clean_code('status') }} = 'active' as is_live,
 
         ---------- timestamps
-        cast(signed_at as timestamptz) as signed_at,
+        cast(signed_at as {{ type_timestamptz() }}) as signed_at,
         {{ to_local_timestamp('signed_at') }} as signed_at_local,
         {{ to_local_date('signed_at') }} as signed_on,
-        cast(updated_at as timestamptz) as updated_at,
+        cast(updated_at as {{ type_timestamptz() }}) as updated_at,
 
         ---------- lineage
         _batch_id,

@@ -10,8 +10,8 @@ renamed as (
 
     select
         ---------- ids
-        cast(payment_id as varchar) as payment_id,
-        cast(order_id as varchar) as order_id,
+        cast(payment_id as {{ type_string() }}) as payment_id,
+        cast(order_id as {{ type_string() }}) as order_id,
 
         ---------- strings
         upper(trim(currency)) as currency,
@@ -20,7 +20,7 @@ renamed as (
         cast(amount as decimal(18, 4)) as amount,
 
         ---------- timestamps
-        cast(paid_at as timestamptz) as paid_at,
+        cast(paid_at as {{ type_timestamptz() }}) as paid_at,
         {{ to_local_timestamp('paid_at') }} as paid_at_local,
         {{ to_local_date('paid_at') }} as paid_on,
 

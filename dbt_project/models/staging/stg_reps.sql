@@ -10,15 +10,15 @@ renamed as (
 
     select
         ---------- ids
-        cast(rep_id as varchar) as rep_id,
-        cast(team_id as varchar) as team_id,
-        cast(manager_rep_id as varchar) as manager_rep_id,
+        cast(rep_id as {{ type_string() }}) as rep_id,
+        cast(team_id as {{ type_string() }}) as team_id,
+        cast(manager_rep_id as {{ type_string() }}) as manager_rep_id,
 
         ---------- strings
-        cast(rep_name as varchar) as rep_name,
-        cast(email as varchar) as email,  -- PII: staging only
-        cast(team_name as varchar) as team_name,
-        cast(region as varchar) as region,
+        cast(rep_name as {{ type_string() }}) as rep_name,
+        cast(email as {{ type_string() }}) as email,  -- PII: staging only
+        cast(team_name as {{ type_string() }}) as team_name,
+        cast(region as {{ type_string() }}) as region,
         {{ clean_code('role') }} as role,
 
         ---------- dates
@@ -26,7 +26,7 @@ renamed as (
         cast(left_on as date) as left_on,
 
         ---------- timestamps
-        cast(updated_at as timestamptz) as updated_at,
+        cast(updated_at as {{ type_timestamptz() }}) as updated_at,
 
         ---------- lineage
         _batch_id,

@@ -10,7 +10,7 @@ renamed as (
 
     select
         ---------- ids
-        cast(rep_id as varchar) as rep_id,
+        cast(rep_id as {{ type_string() }}) as rep_id,
 
         ---------- strings
         upper(trim(currency)) as currency,
@@ -21,7 +21,7 @@ renamed as (
         cast(bonus as decimal(18, 4)) as bonus,
 
         ---------- dates
-        cast(date_trunc('month', month) as date) as month,
+        {{ month_trunc('month') }} as month,
 
         ---------- lineage
         _batch_id,

@@ -10,8 +10,8 @@ renamed as (
 
     select
         ---------- ids
-        cast(target_id as varchar) as target_id,
-        cast(scope_id as varchar) as scope_id,
+        cast(target_id as {{ type_string() }}) as target_id,
+        cast(scope_id as {{ type_string() }}) as scope_id,
 
         ---------- strings
         {{ clean_code('period_type') }} as period_type,

@@ -28,6 +28,7 @@ from dagster import (
 
 from .. import progress
 from ..clv_model import OUTPUT_COLUMNS, ClvFit, fit_models, predict_from_summary
+from ..engines import get_engine
 from ..resources import SalespulseSettings
 
 CLV_TABLE = "kpi_clv_predicted"
@@ -197,6 +198,10 @@ def kpi_clv_predicted(context: AssetExecutionContext, settings: SalespulseSettin
     as_of = cfg.effective_as_of
     progress.report(f"clv: fitting BG/NBD + Gamma-Gamma on live orders up to {as_of} in {cfg.build_db}")
     build = build_clv_table(cfg.build_db, as_of, cfg.kpi.clv_monthly_discount_rate)
+    engine = get_engine(cfg)
+    if engine.name != "duckdb":  # a Python-built mart: write it to the target's marts schema too
+        rows = engine.push_mart(CLV_TABLE)
+        progress.report(f"clv: {rows:,} rows written to marts.{CLV_TABLE} on {engine.name}")
     fit = build.fit
     metadata: dict[str, object] = {
         "customers": build.customers,

@@ -19,6 +19,11 @@ from ..resources import SalespulseSettings
 )
 def dashboard(context: AssetExecutionContext, settings: SalespulseSettings) -> MaterializeResult:
     cfg = settings.get()
+    if cfg.engine != "duckdb":
+        reason = f"skipped on engine {cfg.engine}: the dashboard renders from reporting.duckdb (docs/engines.md)"
+        context.log.info(f"dashboard {reason}")
+        progress.report(f"dashboard: {reason}")
+        return MaterializeResult(metadata={"skipped": reason})
     language = dashboard_language(cfg)
     out = default_output(cfg.reporting_db)
     progress.report(f"dashboard: rendering ({language}) -> {out}")

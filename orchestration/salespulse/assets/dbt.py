@@ -16,6 +16,7 @@ from dagster import AssetCheckResult, AssetCheckSeverity, AssetExecutionContext,
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
 from .. import faults, progress
+from ..engines import get_engine
 from ..incremental import plan_build
 from ..project import DBT_PROJECT_DIR, dbt_env, dbt_project, ensure_manifest, run_target_dir
 from ..resources import SalespulseSettings
@@ -40,7 +41,7 @@ translator = SalespulseTranslator(settings=DagsterDbtTranslatorSettings(enable_a
 @contextmanager
 def dbt_environment(settings: Settings) -> Iterator[None]:
     """Point the dbt subprocess (profiles.yml reads these) at the configured warehouse."""
-    wanted = dbt_env(settings)
+    wanted = dbt_env(settings)  # incl. the postgres / spark target's connection (profiles.yml)
     saved = {k: os.environ.get(k) for k in wanted}
     os.environ.update(wanted)
     try:
@@ -54,7 +55,7 @@ def dbt_environment(settings: Settings) -> Iterator[None]:
 
 
 def dbt_build_args(settings: Settings, full_refresh: bool = False) -> list[str]:
-    args = ["build", "--vars", json.dumps(settings.dbt_vars())]
+    args = ["build", "--vars", json.dumps(settings.dbt_vars()), "--target", get_engine(settings).dbt_target]
     return [*args, "--full-refresh"] if full_refresh else args
 
 
@@ -69,9 +70,16 @@ def dbt_build_args(settings: Settings, full_refresh: bool = False) -> list[str]:
 )
 def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, settings: SalespulseSettings):
     cfg = settings.get()
-    reason = plan_build(cfg.build_db, cfg.dbt_vars(), DBT_PROJECT_DIR, requested_full=cfg.full_refresh)
+    engine = get_engine(cfg)
+    if engine.name != "duckdb":  # raw was loaded and checked in the build file: copy it to the target
+        progress.report(f"{engine.name}: syncing raw tables from {cfg.build_db}")
+        engine.sync_raw(progress=progress.report)
+    where = cfg.build_db if engine.name == "duckdb" else f"the {engine.name} target"
+    # the engine is part of what an incremental build must not change
+    reason = plan_build(cfg.build_db, {**cfg.dbt_vars(), "engine": engine.name}, DBT_PROJECT_DIR,
+                        requested_full=cfg.full_refresh)
     mode = f"full refresh: {reason}" if reason else "incremental: only changed keys of the base models"
-    progress.report(f"dbt: build (as of {cfg.effective_as_of}; {mode}) on {cfg.build_db}")
+    progress.report(f"dbt: build (as of {cfg.effective_as_of}; {mode}) on {where}")
     built = tests = failed = warned = 0
     with dbt_environment(cfg):
         target = run_target_dir(cfg)
@@ -103,3 +111,5 @@ def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, settings: Sa
                 f"dbt build failed: {failed} blocking check(s) failed or a model errored; "
                 "the reporting database was not touched. " + (str(errors) if errors else "")
             )
+    # the Python steps (predictive CLV, GX mart checks) read the marts through the build file
+    engine.pull_marts(progress=progress.report)

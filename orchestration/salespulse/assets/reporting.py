@@ -6,6 +6,7 @@ import json
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 
 from .. import progress
+from ..engines import get_engine
 from ..metrics import publish_semantic_snapshot
 from ..project import ensure_manifest
 from ..publish import mart_tables, publish
@@ -42,6 +43,20 @@ def reporting(context: AssetExecutionContext, settings: SalespulseSettings) -> M
     missing = [m for m in KPI_MARTS if m not in built]
     if missing:
         raise RuntimeError(f"cannot publish: KPI marts missing from the build warehouse: {', '.join(missing)}")
+    engine = get_engine(cfg)
+    if engine.name != "duckdb":  # postgres: schema `reporting` (one transaction); spark: database `reporting`
+        progress.report(f"publish: {len(KPI_MARTS)} KPI marts -> {engine.name} reporting")
+        epub = engine.publish(KPI_MARTS, as_of=cfg.effective_as_of, run_id=context.run.run_id)
+        progress.report(f"publish: done ({epub.location})")
+        return MaterializeResult(
+            metadata={
+                "engine": engine.name,
+                "location": epub.location,
+                "tables": MetadataValue.json(epub.tables),
+                "as_of": cfg.effective_as_of.isoformat(),
+                **{k: str(v) for k, v in epub.extra.items()},
+            }
+        )
     progress.report(f"publish: {len(KPI_MARTS)} KPI marts -> {cfg.reporting_db}")
     pub = publish(cfg.build_db, cfg.reporting_db, KPI_MARTS, as_of=cfg.effective_as_of, run_id=context.run.run_id)
     progress.report(f"publish: done ({pub.bytes / 1e6:.1f} MB)")
@@ -64,8 +79,13 @@ def reporting(context: AssetExecutionContext, settings: SalespulseSettings) -> M
     "published read-only after the reporting database so `salespulse metrics` never touches the build "
     "warehouse.",
 )
-def semantic_snapshot(settings: SalespulseSettings) -> MaterializeResult:
+def semantic_snapshot(context: AssetExecutionContext, settings: SalespulseSettings) -> MaterializeResult:
     cfg = settings.get()
+    if cfg.engine != "duckdb":
+        reason = f"skipped on engine {cfg.engine}: the metrics layer (MetricFlow) runs on DuckDB only (docs/engines.md)"
+        context.log.info(f"semantic snapshot {reason}")
+        progress.report(f"publish: semantic snapshot {reason}")
+        return MaterializeResult(metadata={"skipped": reason})
     snapshot = publish_semantic_snapshot(cfg.build_db, cfg.reporting_db.with_name("semantic.duckdb"))
     progress.report(f"publish: semantic snapshot for `salespulse metrics` -> {snapshot.path}")
     return MaterializeResult(metadata={"path": MetadataValue.path(str(snapshot.path))})

@@ -45,34 +45,34 @@ final as (
         cast(extract(year from date_day) as integer) as calendar_year,
         cast(extract(month from date_day) as integer) as calendar_month,
         cast(extract(day from date_day) as integer) as day_of_month,
-        cast(extract(isodow from date_day) as integer) as iso_day_of_week,
-        extract(isodow from date_day) in (6, 7) as is_weekend,
+        cast({{ iso_day_of_week('date_day') }} as integer) as iso_day_of_week,
+        {{ iso_day_of_week('date_day') }} in (6, 7) as is_weekend,
         date_day = {{ as_of_date() }} as is_as_of_date,
 
         ---------- month
         month_start,
-        least(month_end_natural, {{ as_of_date() }}) as month_end,
+        {{ least_of('month_end_natural', as_of_date()) }} as month_end,
         month_end_natural,
         month_end_natural > {{ as_of_date() }} as is_partial_month,
-        substr(cast(month_start as varchar), 1, 7) as month_label,
+        substr(cast(month_start as {{ type_string() }}), 1, 7) as month_label,
 
         ---------- fiscal quarter
         cast(extract(year from fiscal_year_end_natural) as integer) as fiscal_year,
         cast(floor({{ fiscal_month_offset('date_day') }} / 3) as integer) + 1 as fiscal_quarter,
         fiscal_quarter_start,
-        least(fiscal_quarter_end_natural, {{ as_of_date() }}) as fiscal_quarter_end,
+        {{ least_of('fiscal_quarter_end_natural', as_of_date()) }} as fiscal_quarter_end,
         fiscal_quarter_end_natural,
         fiscal_quarter_end_natural > {{ as_of_date() }} as is_partial_fiscal_quarter,
-        'FY' || cast(extract(year from fiscal_year_end_natural) as varchar)
-            || '-Q' || cast(cast(floor({{ fiscal_month_offset('date_day') }} / 3) as integer) + 1 as varchar)
+        'FY' || cast(extract(year from fiscal_year_end_natural) as {{ type_string() }})
+            || '-Q' || cast(cast(floor({{ fiscal_month_offset('date_day') }} / 3) as integer) + 1 as {{ type_string() }})
             as fiscal_quarter_label,
 
         ---------- fiscal year
         fiscal_year_start,
-        least(fiscal_year_end_natural, {{ as_of_date() }}) as fiscal_year_end,
+        {{ least_of('fiscal_year_end_natural', as_of_date()) }} as fiscal_year_end,
         fiscal_year_end_natural,
         fiscal_year_end_natural > {{ as_of_date() }} as is_partial_fiscal_year,
-        'FY' || cast(extract(year from fiscal_year_end_natural) as varchar) as fiscal_year_label
+        'FY' || cast(extract(year from fiscal_year_end_natural) as {{ type_string() }}) as fiscal_year_label
 
     from natural_ends
 

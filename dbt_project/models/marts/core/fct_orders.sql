@@ -90,7 +90,7 @@ final as (
         costed.fx_rate,
         costed.amount_rpt,
         costed.cost_rpt,
-        costed.amount_rpt - costed.cost_rpt as gross_profit_rpt,
+        cast(costed.amount_rpt - costed.cost_rpt as decimal(19, 4)) as gross_profit_rpt,
         costed.customer_order_number,
 
         ---------- booleans

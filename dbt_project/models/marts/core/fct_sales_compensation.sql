@@ -27,7 +27,7 @@ final as (
 
     select
         ---------- ids
-        converted.rep_id || '|' || cast(converted.month as varchar) as compensation_id,
+        converted.rep_id || '|' || cast(converted.month as {{ type_string() }}) as compensation_id,
         converted.rep_id,
         reps.team_id,
 

@@ -172,10 +172,10 @@ final as (
         {{ m }}_target_to_date,
         {{ safe_divide(m ~ '_actual_to_date', m ~ '_target_to_date') }} as {{ m }}_attainment_to_date,
         case when is_partial
-            then cast({{ m }}_actual as double) / days_elapsed * days_in_period
+            then cast({{ m }}_actual as {{ type_double() }}) / days_elapsed * days_in_period
         end as {{ m }}_projected,
         case when is_partial
-            then {{ safe_divide('cast(' ~ m ~ '_actual as double) / days_elapsed * days_in_period', m ~ '_target') }}
+            then {{ safe_divide('cast(' ~ m ~ '_actual as ' ~ type_double() ~ ') / days_elapsed * days_in_period', m ~ '_target') }}
         end as {{ m }}_projected_attainment{{ ',' if not loop.last }}
         {% endfor %}
 

@@ -77,7 +77,7 @@ first_periods as (
 
 slice_values as (
 
-    select 'company' as slice, cast(null as varchar) as slice_value
+    select 'company' as slice, cast(null as {{ type_string() }}) as slice_value
     union
     select distinct slice, slice_value
     from aggregated

@@ -101,14 +101,14 @@ sliced_customer_months as (
 
     select
         'company' as slice,
-        cast(null as varchar) as slice_value,
+        cast(null as {{ type_string() }}) as slice_value,
         customer_months.*
     from customer_months
     {% for slice, column in slices.items() %}
     union all
     select
         '{{ slice }}' as slice,
-        coalesce(cast(customers.{{ column }} as varchar), 'unknown') as slice_value,
+        coalesce(cast(customers.{{ column }} as {{ type_string() }}), 'unknown') as slice_value,
         customer_months.*
     from customer_months
     inner join customers
@@ -167,7 +167,7 @@ coverage_deltas as (
         slice_value,
         case
             when previous_month_start is null then month_start
-            else greatest(month_start, {{ add_months('previous_month_start', 12) }})
+            else {{ greatest_of('month_start', add_months('previous_month_start', 12)) }}
         end as month_start,
         1 as delta
     from coverage
@@ -197,7 +197,7 @@ deltas as (
 
 slice_values as (
 
-    select 'company' as slice, cast(null as varchar) as slice_value
+    select 'company' as slice, cast(null as {{ type_string() }}) as slice_value
     union
     select distinct slice, slice_value
     from slice_months
@@ -285,14 +285,14 @@ sliced_retention as (
 
     select
         'company' as slice,
-        cast(null as varchar) as slice_value,
+        cast(null as {{ type_string() }}) as slice_value,
         retention_customers.*
     from retention_customers
     {% for slice, column in slices.items() %}
     union all
     select
         '{{ slice }}' as slice,
-        coalesce(cast(customers.{{ column }} as varchar), 'unknown') as slice_value,
+        coalesce(cast(customers.{{ column }} as {{ type_string() }}), 'unknown') as slice_value,
         retention_customers.*
     from retention_customers
     inner join customers
@@ -386,8 +386,8 @@ lifespans as (
         rates.*,
         case
             when annual_churn_12m is null then null
-            when annual_churn_12m = 0 then cast({{ max_lifespan }} as double)
-            else least(1.0 / annual_churn_12m, cast({{ max_lifespan }} as double))
+            when annual_churn_12m = 0 then cast({{ max_lifespan }} as {{ type_double() }})
+            else {{ least_of('1.0 / annual_churn_12m', 'cast(' ~ max_lifespan ~ ' as ' ~ type_double() ~ ')') }}
         end as lifespan_years
     from rates
 

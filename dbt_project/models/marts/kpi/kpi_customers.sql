@@ -154,14 +154,14 @@ sliced as (
 
     select
         'company' as slice,
-        cast(null as varchar) as slice_value,
+        cast(null as {{ type_string() }}) as slice_value,
         attributed.*
     from attributed
     {% for slice, column in slices.items() %}
     union all
     select
         '{{ slice }}' as slice,
-        coalesce(cast({{ column }} as varchar), 'unknown') as slice_value,
+        coalesce(cast({{ column }} as {{ type_string() }}), 'unknown') as slice_value,
         attributed.*
     from attributed
     {% endfor %}

@@ -55,7 +55,7 @@ revenue_events as (
 
     select
         paid_on as event_on,
-        cast(null as varchar) as order_id,
+        cast(null as {{ type_string() }}) as order_id,
         customer_id,
         team_id,
         rep_id,
@@ -145,10 +145,10 @@ dense as (
         coalesce(aggregated.ordering_customers, 0) as ordering_customers,
         cast(coalesce(aggregated.cash_collected, 0) as decimal(18, 4)) as cash_collected,
         -- unknown if any live order of the period lacks cost (and no default margin is set)
-        case
+        cast(case
             when coalesce(aggregated.orders_missing_gross_profit, 0) > 0 then null
-            else cast(coalesce(aggregated.known_gross_profit, 0) as decimal(18, 4))
-        end as gross_profit
+            else coalesce(aggregated.known_gross_profit, 0)
+        end as decimal(18, 4)) as gross_profit
     from spine
     left join aggregated
         on spine.period_type = aggregated.period_type

@@ -58,8 +58,8 @@ aggregated as (
         {% for m in measures %}
         count(case when measure = '{{ m }}' then valid_days end) as {{ m }}_count,
         avg(case when measure = '{{ m }}' then valid_days end) as {{ m }}_mean_days,
-        quantile_cont(case when measure = '{{ m }}' then valid_days end, 0.5) as {{ m }}_median_days,
-        quantile_cont(case when measure = '{{ m }}' then valid_days end, 0.9) as {{ m }}_p90_days,
+        {{ quantile_exact("case when measure = '" ~ m ~ "' then valid_days end", 0.5) }} as {{ m }}_median_days,
+        {{ quantile_exact("case when measure = '" ~ m ~ "' then valid_days end", 0.9) }} as {{ m }}_p90_days,
         sum(case when measure = '{{ m }}' then is_invalid else 0 end) as {{ m }}_invalid_count,
         {% endfor %}
         count(case when measure = 'lead_to_cash' then valid_days end) as lead_to_cash_count,

@@ -254,12 +254,12 @@ signing as (
         period_type,
         period_start,
         '{{ level }}' as slice,
-        cast({{ column }} as varchar) as slice_value,
-        quantile_cont(signing_time_days, 0.5) filter (where signing_time_days >= 0) as median_signing_days,
+        cast({{ column }} as {{ type_string() }}) as slice_value,
+        {{ quantile_exact('case when signing_time_days >= 0 then signing_time_days end', 0.5) }} as median_signing_days,
         count(*) filter (where signing_time_days >= 0) as signing_deals,
         count(*) filter (where signing_time_days < 0) as signing_invalid_count
     from won_deals
-    group by period_type, period_start, {{ column }}
+    group by period_type, period_start{% if column != 'null' %}, {{ column }}{% endif %}
     {% if not loop.last %}union all{% endif %}
     {% endfor %}
 
@@ -296,8 +296,8 @@ levels as (
         period_end,
         is_partial,
         '{{ level }}' as slice,
-        cast({{ column }} as varchar) as slice_value,
-        cast({{ column }} as varchar) as team_id,
+        cast({{ column }} as {{ type_string() }}) as slice_value,
+        cast({{ column }} as {{ type_string() }}) as team_id,
         count(*) as reps_count,
         count(*) filter (where is_employed) as employed_reps_count,
         sum(bookings),
@@ -309,7 +309,7 @@ levels as (
         sum(won_amount),
         sum(activities_logged)
     from rep_rows
-    group by period_type, period_start, period_end, is_partial, {{ column }}
+    group by period_type, period_start, period_end, is_partial{% if column != 'null' %}, {{ column }}{% endif %}
     {% endfor %}
 
 ),
@@ -342,13 +342,13 @@ ranked as (
         case when slice = 'rep' and attainment is not null then
             rank() over (
                 partition by period_type, period_start, slice, team_id, attainment is null
-                order by round(attainment, 10) desc
+                order by {{ round_double('attainment', 10) }} desc
             )
         end as rank_in_team,
         case when slice in ('rep', 'team') and attainment is not null then
             rank() over (
                 partition by period_type, period_start, slice, attainment is null
-                order by round(attainment, 10) desc
+                order by {{ round_double('attainment', 10) }} desc
             )
         end as rank_in_company
     from measured

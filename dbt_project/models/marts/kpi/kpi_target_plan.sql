@@ -121,7 +121,7 @@ own_scope as (
         scope_months.scope as source_scope,
         scope_months.scope_id as source_scope_id,
         scope_months.source_target_value,
-        cast(null as hugeint) as team_target_units
+        cast(null as {{ type_hugeint() }}) as team_target_units
     from scope_months
     left join reps
         on scope_months.scope = 'rep'
