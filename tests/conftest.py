@@ -97,3 +97,16 @@ from engine_fixtures import (  # noqa: E402,F401
     spark_run,
     spark_tables,
 )
+
+# ----------------------------------------------------------------------------- parallel runs
+#: Test modules that share the session-scoped engine builds (tests/engine_fixtures.py): one worker.
+ENGINE_MODULES = frozenset({"test_engine_parity", "test_engine_postgres", "test_engine_spark"})
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (``--dist loadgroup``, set in pyproject.toml) every module runs on one
+    worker, so its module-scoped fixtures (a refresh of the demo, say) are built once; the engine
+    modules share one worker for their session-scoped builds on DuckDB, PostgreSQL and Spark."""
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group("engines" if module in ENGINE_MODULES else module))
