@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import csv
+import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import pytest
 
 from salespulse.contract import TABLES
+
+# A pytest-xdist worker's __main__ has neither __spec__ nor __file__, which pyspark.sql.connect
+# (imported by Great Expectations when pyspark is installed) takes for its own doctest runner: it
+# then calls sys.exit(0) in the middle of collection. Give the worker's __main__ a file name.
+_main = sys.modules.get("__main__")
+if _main is not None and getattr(_main, "__spec__", None) is None and not hasattr(_main, "__file__"):
+    _main.__file__ = "<pytest-xdist worker>"
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -103,6 +111,7 @@ from engine_fixtures import (  # noqa: E402,F401
 ENGINE_MODULES = frozenset({"test_engine_parity", "test_engine_postgres", "test_engine_spark"})
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook turns the marks into scheduling groups
 def pytest_collection_modifyitems(config, items):
     """Under pytest-xdist (``--dist loadgroup``, set in pyproject.toml) every module runs on one
     worker, so its module-scoped fixtures (a refresh of the demo, say) are built once; the engine
