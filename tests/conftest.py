@@ -52,15 +52,12 @@ def run_refresh(tmp_path: Path, landing: Path, as_of: str, **env: str):
 
     ``env`` sets SALESPULSE_* overrides (e.g. FISCAL_YEAR_START_MONTH="4") for this run only.
     """
-    import os
-
     from salespulse.definitions import REFRESH_JOB, defs
+    from salespulse.environ import temporary_environ
 
     build_db = tmp_path / "warehouse" / "build.duckdb"
     reporting_db = tmp_path / "warehouse" / "reporting.duckdb"
-    saved = {k: os.environ.get(k) for k in [f"SALESPULSE_{k}" for k in env]}
-    os.environ.update({f"SALESPULSE_{k}": v for k, v in env.items()})
-    try:
+    with temporary_environ({f"SALESPULSE_{k}": v for k, v in env.items()}):
         result = defs.resolve_job_def(REFRESH_JOB).execute_in_process(
             run_config={
                 "resources": {
@@ -76,12 +73,6 @@ def run_refresh(tmp_path: Path, landing: Path, as_of: str, **env: str):
             },
             raise_on_error=False,
         )
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     return result, reporting_db
 
 

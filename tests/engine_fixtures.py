@@ -52,18 +52,11 @@ class EngineRun:
         return self.tmp / "warehouse" / "reporting.duckdb"
 
     def settings(self):
+        from salespulse.environ import temporary_environ
         from salespulse.settings import load_settings
 
-        saved = {k: os.environ.get(k) for k in [f"SALESPULSE_{k}" for k in self.env]}
-        os.environ.update({f"SALESPULSE_{k}": v for k, v in self.env.items()})
-        try:
+        with temporary_environ({f"SALESPULSE_{k}": v for k, v in self.env.items()}):
             return load_settings(build_db=str(self.build_db), reporting_db=str(self.reporting_db))
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
 
     def engine_obj(self):
         from salespulse.engines import get_engine

@@ -7,7 +7,6 @@ blocking asset checks; ``dbt build`` stops downstream models when one fails.
 
 
 import json
-import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -17,6 +16,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 
 from .. import faults, progress
 from ..engines import get_engine
+from ..environ import temporary_environ
 from ..incremental import plan_build
 from ..project import DBT_PROJECT_DIR, dbt_env, dbt_project, ensure_manifest, run_target_dir
 from ..resources import SalespulseSettings
@@ -41,17 +41,8 @@ translator = SalespulseTranslator(settings=DagsterDbtTranslatorSettings(enable_a
 @contextmanager
 def dbt_environment(settings: Settings) -> Iterator[None]:
     """Point the dbt subprocess (profiles.yml reads these) at the configured warehouse."""
-    wanted = dbt_env(settings)  # incl. the postgres / spark target's connection (profiles.yml)
-    saved = {k: os.environ.get(k) for k in wanted}
-    os.environ.update(wanted)
-    try:
+    with temporary_environ(dbt_env(settings)):  # incl. the postgres / spark target's connection
         yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def dbt_build_args(settings: Settings, full_refresh: bool = False) -> list[str]:
