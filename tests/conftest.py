@@ -102,11 +102,27 @@ from engine_fixtures import (  # noqa: E402,F401
 ENGINE_MODULES = frozenset({"test_engine_parity", "test_engine_postgres", "test_engine_spark"})
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook turns the marks into scheduling groups
 def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist (``--dist loadgroup``, set in pyproject.toml) every module runs on one
-    worker, so its module-scoped fixtures (a refresh of the demo, say) are built once; the engine
-    modules share one worker for their session-scoped builds on DuckDB, PostgreSQL and Spark."""
+    """Under pytest-xdist with ``--dist loadgroup`` (set in pyproject.toml) every module runs on one
+    worker, so its module-scoped fixtures (a refresh of the demo, say) are built once, and the engine
+    modules share one worker for their session-scoped builds on DuckDB, PostgreSQL and Spark.
+
+    The group goes straight into the node id (``<nodeid>@<group>``, what xdist's loadgroup scheduler
+    reads): xdist 3.8's own ``xdist_group`` handling writes ``item._nodeid``, which pytest 9 no longer
+    reads, so its marks silently group nothing."""
+    if not config.getvalue("loadgroup"):
+        return
     for item in items:
         module = item.module.__name__.rsplit(".", 1)[-1] if item.module else item.nodeid.split("::")[0]
-        item.add_marker(pytest.mark.xdist_group("engines" if module in ENGINE_MODULES else module))
+        group = "engines" if module in ENGINE_MODULES else module
+        if "@" not in item.nodeid.rsplit("]", 1)[-1]:
+            _set_node_id(item, f"{item.nodeid}@{group}")
+
+
+def _set_node_id(item, nodeid: str) -> None:
+    if hasattr(item, "_id"):  # pytest >= 9: the node id is a NodeId object
+        from _pytest.nodeid import coerce_node_id
+
+        item._id = coerce_node_id(nodeid)
+    else:
+        item._nodeid = nodeid
