@@ -30,7 +30,6 @@ from ..loader import (
     unresolved_quarantine,
 )
 from ..quality.gx import validate_raw_batch
-from ..quality.gx import warm_up as gx_warm_up
 from ..resources import SalespulseSettings
 from ..settings import Settings
 from .landing import LANDING_KEY
@@ -171,7 +170,6 @@ def raw_tables(context: AssetExecutionContext, settings: SalespulseSettings):
     selected = {key.path[-1] for key in context.selected_asset_keys}
     wanted = [name for name in TABLES if name in selected]
     progress.report(f"load: {len(wanted)} raw tables from {cfg.landing_dir} into {cfg.build_db}")
-    gx_warm_up()  # the raw checks below need GX: import it while DuckDB loads the files
     options = LoadOptions(
         source_system=cfg.source_system,
         reporting_currency=cfg.reporting_currency,

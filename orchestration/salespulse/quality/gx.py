@@ -90,12 +90,6 @@ def _gx() -> dict[str, Any]:
         return _state
 
 
-def warm_up() -> None:
-    """Import GX in a background thread (seconds of Python import), e.g. while DuckDB loads files."""
-    if not _state:
-        threading.Thread(target=_gx, name="salespulse-gx-import", daemon=True).start()
-
-
 # --------------------------------------------------------------------------- suites
 def expectations_dir() -> Path:
     """The folder holding the suites: ``$SALESPULSE_EXPECTATIONS_DIR`` or ``<repo>/expectations``."""
