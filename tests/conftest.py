@@ -110,8 +110,8 @@ def pytest_collection_modifyitems(config, items):
     The group goes straight into the node id (``<nodeid>@<group>``, what xdist's loadgroup scheduler
     reads): xdist 3.8's own ``xdist_group`` handling writes ``item._nodeid``, which pytest 9 no longer
     reads, so its marks silently group nothing."""
-    if not config.getvalue("loadgroup"):
-        return
+    if config.getoption("dist", "no") != "loadgroup" or not config.getoption("numprocesses", None):
+        return  # one process (`pytest -n 0`): nothing to group
     for item in items:
         module = item.module.__name__.rsplit(".", 1)[-1] if item.module else item.nodeid.split("::")[0]
         group = "engines" if module in ENGINE_MODULES else module

@@ -145,14 +145,28 @@ def daily(tmp_path_factory):
     ])
     second, _ = run_refresh(tmp / "inc", landing, nxt.isoformat())
     assert second.success
-    compiled = (run_target_dir(load_settings(build_db=tmp / "inc" / "warehouse" / "build.duckdb"))
-                / "compiled" / "salespulse" / "models" / "staging" / "base" / "base_orders.sql").read_text()
+    target = run_target_dir(load_settings(build_db=tmp / "inc" / "warehouse" / "build.duckdb"))
+    compiled = (target / "compiled" / "salespulse" / "models" / "staging" / "base" / "base_orders.sql").read_text()
+    # dbt's structured log of the second day's build (dbt.log appends one invocation after another)
+    log = [json.loads(line) for line in (target / "dbt.log").read_text().splitlines() if line.startswith("{")]
+    starts = [i for i, e in enumerate(log) if e["info"]["name"] == "MainReportVersion"]
+    second_log = [e["info"]["name"] for e in log[starts[-1]:]]
     full, _ = run_refresh(tmp / "full", landing, nxt.isoformat())
     assert full.success
     return {
         "tmp": tmp, "landing": landing, "corrected": corrected, "deleted": deleted, "early": early,
-        "marts_d": marts_d, "pub_d": pub_d, "compiled_second": compiled,
+        "marts_d": marts_d, "pub_d": pub_d, "compiled_second": compiled, "second_log": second_log,
     }
+
+
+def test_a_new_day_does_not_reparse_the_whole_project(daily):
+    # the as-of date reaches dbt as SALESPULSE_DBT_AS_OF, not in --vars: the next day's build keeps
+    # partial parsing (a vars change would log UnableToPartialParse and parse all ~200 nodes again)
+    events = daily["second_log"]
+    assert "FoundStats" in events and "UnableToPartialParse" not in events, events[:10]
+    # and the partially parsed build compiled the new day's cutoff
+    assert f"cast('{D + dt.timedelta(days=1)}' as date)" in daily["compiled_second"]
+    assert f"cast('{D}' as date)" not in daily["compiled_second"]
 
 
 def test_daily_build_is_incremental_and_equals_a_full_rebuild(daily):

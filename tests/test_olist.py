@@ -23,6 +23,8 @@ Decisions the assertions rest on:
 
 from __future__ import annotations
 
+import logging
+
 import pandas as pd
 import pytest
 
@@ -68,12 +70,25 @@ def marts(tmp_path_factory):
     landing = tmp / "landing"
     written = olist_to_landing(OLIST, landing)
     assert written == {"reps": 42, "customers": 842, "leads": 8000, "opportunities": 842}
-    result, reporting = run_refresh(
-        tmp, landing, AS_OF, FISCAL_YEAR_START_MONTH=str(FISCAL_YEAR_START_MONTH)
-    )
+    lines: list[str] = []
+    handler = logging.Handler()
+    # "[  21.8s] dbt: ..." -> "dbt: ..."
+    handler.emit = lambda record: lines.append(record.getMessage().split("] ", 1)[-1])  # type: ignore[method-assign]
+    plog = logging.getLogger("salespulse.progress")
+    level = plog.level
+    plog.addHandler(handler)
+    plog.setLevel(logging.INFO)
+    try:
+        result, reporting = run_refresh(
+            tmp, landing, AS_OF, FISCAL_YEAR_START_MONTH=str(FISCAL_YEAR_START_MONTH)
+        )
+    finally:
+        plog.removeHandler(handler)
+        plog.setLevel(level)
     assert result.success, [e.message for e in result.all_events if e.is_failure]
     return {
         "result": result,
+        "progress": lines,
         "funnel": query(reporting, "select * from kpi_funnel"),
         "cycle": query(reporting, "select * from kpi_sales_cycle"),
         "win_rate": query(reporting, "select * from kpi_win_rate"),
@@ -221,8 +236,16 @@ def test_negative_duration_is_a_non_blocking_warning(marts):
     # the run succeeded (asserted in the fixture) and the warn-severity checks flagged the deal
     evaluations = marts["result"].get_asset_check_evaluations()
     warned = {e.check_name for e in evaluations if not e.passed}
-    assert any("signing_time_days" in name for name in warned), warned
-    assert any("signing_time_invalid_count" in name for name in warned), warned
+    assert {"row_rules_warn_fct_opportunities", "row_rules_warn_kpi_sales_cycle"} <= warned, warned
+    # the progress output names the broken rules: the one negative deal, and every cycle row
+    # (any grain, slice) counting it as invalid, counted here from the published mart
+    cycle = marts["cycle"]
+    invalid_rows = int((cycle["signing_time_invalid_count"] != 0).sum())
+    assert invalid_rows > 1
+    assert "dbt: row_rules_warn_fct_opportunities on fct_opportunities: non_negative(signing_time_days): 1 row" \
+        in marts["progress"], [x for x in marts["progress"] if "row_rules" in x]
+    assert "dbt: row_rules_warn_kpi_sales_cycle on kpi_sales_cycle: " \
+        f"expression(signing_time_invalid_count = 0): {invalid_rows:,} rows" in marts["progress"]
 
 
 def test_closing_reps_and_win_rate(marts, olist):

@@ -1,8 +1,11 @@
 {#- Time-zone and as-of helpers. Everything local is in var('reporting_timezone'). -#}
 
-{#- The as-of date (a date literal). -#}
+{#- The as-of date (a date literal): var('as_of') when given (`dbt build --vars '{as_of: ...}'`, unit
+    test overrides), else SALESPULSE_DBT_AS_OF, which the orchestrator sets. An environment variable
+    rather than a var so that a new day re-parses only the models using it: dbt re-parses the whole
+    project whenever --vars change. -#}
 {% macro as_of_date() -%}
-    cast('{{ var("as_of") }}' as date)
+    cast('{{ var("as_of", env_var("SALESPULSE_DBT_AS_OF", "2025-06-30")) }}' as date)
 {%- endmacro %}
 
 {#- The as-of cutoff: the local midnight after the as-of date, as an absolute timestamp.

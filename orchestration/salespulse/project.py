@@ -61,6 +61,7 @@ def dbt_env(settings: Settings) -> dict[str, str]:
 
     return {
         "SALESPULSE_BUILD_DB": str(settings.build_db),
+        "SALESPULSE_DBT_AS_OF": settings.effective_as_of.isoformat(),  # macros/time.sql as_of_date()
         "SALESPULSE_DBT_THREADS": str(settings.dbt_threads),
         "SALESPULSE_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit,
         "DBT_LOG_LEVEL_FILE": os.environ.get("DBT_LOG_LEVEL_FILE", "info"),
@@ -112,7 +113,7 @@ def ensure_manifest(force: bool = False, settings: Settings | None = None) -> Pa
             if settings is not None:  # exactly the vars, target and connection of the build
                 from .engines import get_engine
 
-                extra = ["--vars", json.dumps(settings.dbt_vars()), "--target", get_engine(settings).dbt_target]
+                extra = ["--vars", json.dumps(settings.dbt_cli_vars()), "--target", get_engine(settings).dbt_target]
                 env = dbt_env(settings)
             _dbt_parse(Path(tmp), extra, env)
             if settings is not None:

@@ -198,6 +198,13 @@ class Settings(BaseSettings):
             "clv_monthly_discount_rate": self.kpi.clv_monthly_discount_rate,
         }
 
+    def dbt_cli_vars(self) -> dict[str, Any]:
+        """The ``--vars`` of the orchestrator's dbt invocations: all of :meth:`dbt_vars` but
+        ``as_of``, which travels as ``SALESPULSE_DBT_AS_OF`` (:func:`salespulse.project.dbt_env`).
+        dbt re-parses the whole project (~5 s) whenever ``--vars`` change, and the as-of date
+        changes every day; a changed environment variable only re-parses the models using it."""
+        return {k: v for k, v in self.dbt_vars().items() if k != "as_of"}
+
 
 def config_file() -> Path | None:
     explicit = os.environ.get(CONFIG_ENV)

@@ -14,7 +14,7 @@ from typing import Any
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetExecutionContext, AssetKey
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
-from .. import faults, progress
+from .. import faults, progress, row_rules
 from ..engines import get_engine
 from ..environ import temporary_environ
 from ..incremental import plan_build
@@ -46,7 +46,7 @@ def dbt_environment(settings: Settings) -> Iterator[None]:
 
 
 def dbt_build_args(settings: Settings, full_refresh: bool = False) -> list[str]:
-    args = ["build", "--vars", json.dumps(settings.dbt_vars()), "--target", get_engine(settings).dbt_target]
+    args = ["build", "--vars", json.dumps(settings.dbt_cli_vars()), "--target", get_engine(settings).dbt_target]
     return [*args, "--full-refresh"] if full_refresh else args
 
 
@@ -72,6 +72,7 @@ def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, settings: Sa
     mode = f"full refresh: {reason}" if reason else "incremental: only changed keys of the base models"
     progress.report(f"dbt: build (as of {cfg.effective_as_of}; {mode}) on {where}")
     built = tests = failed = warned = 0
+    broken: dict[str, str] = {}  # failed or warned check -> its asset
     with dbt_environment(cfg):
         target = run_target_dir(cfg)
         target.mkdir(parents=True, exist_ok=True)
@@ -85,9 +86,11 @@ def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, settings: Sa
                 tests += 1
                 if not event.passed and event.severity == AssetCheckSeverity.ERROR:
                     failed += 1
+                    broken[event.check_name] = event.asset_key.to_user_string()
                     progress.report(f"dbt: check FAILED: {event.check_name} on {event.asset_key.to_user_string()}")
                 elif not event.passed:
                     warned += 1
+                    broken[event.check_name] = event.asset_key.to_user_string()
                     progress.report(f"dbt: warning: {event.check_name} on {event.asset_key.to_user_string()}")
             else:
                 built += 1
@@ -96,11 +99,16 @@ def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, settings: Sa
                 progress.report(f"dbt: built {name}")
             yield event
         progress.report(f"dbt: {built} models built, {tests} tests run, {failed} failed, {warned} warnings")
+        # a row_rules test checks many rules in one scan: name the ones that broke
+        explained = row_rules.explain(target / "run_results.json", list(broken), engine.query)
+        for test, why in explained.items():
+            progress.report(f"dbt: {test} on {broken[test]}: {why}")
         if not invocation.is_successful():
             errors = invocation.get_error()
             raise RuntimeError(
                 f"dbt build failed: {failed} blocking check(s) failed or a model errored; "
                 "the reporting database was not touched. " + (str(errors) if errors else "")
+                + "".join(f"\n{t} on {broken[t]}: {why}" for t, why in explained.items())
             )
     # the Python steps (predictive CLV, GX mart checks) read the marts through the build file
     engine.pull_marts(progress=progress.report)

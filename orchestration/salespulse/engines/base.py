@@ -102,6 +102,15 @@ class Engine:
         """Copy ``marts.<table>`` of the build file to the target's ``marts`` schema; its row count."""
         return 0
 
+    def query(self, sql: str) -> list[tuple] | None:
+        """Rows of a read-only query on the build target; None where this engine cannot run one from
+        here. Used to explain failed checks (which rules broke), never to build anything."""
+        con = duckdb.connect(str(self.settings.build_db), read_only=True)
+        try:
+            return con.execute(sql).fetchall()
+        finally:
+            con.close()
+
     # ------------------------------------------------------------------ publication
     def publish(self, tables: list[str], *, as_of: dt.date, run_id: str | None) -> EnginePublication:
         from ..publish import publish

@@ -387,6 +387,11 @@ class PostgresEngine(Engine):
     def read_published(self, table: str) -> pd.DataFrame:
         return self.read_table(self.pg.reporting_schema, table)
 
+    def query(self, sql: str) -> list[tuple] | None:
+        with self.connection() as con, con.cursor() as cur:
+            cur.execute(sql)
+            return cur.fetchall()
+
     def published_tables(self) -> list[str]:
         with self.connection() as con, con.cursor() as cur:
             return self._pg_tables(cur, self.pg.reporting_schema)
