@@ -92,21 +92,27 @@ def save_state(build_db: Path, state: BuildState) -> None:
     os.replace(tmp, path)
 
 
+def _vars_without_as_of(dbt_vars: dict[str, Any]) -> dict[str, Any]:
+    """The vars but ``as_of``, as they read back from the state file (JSON types: tuples become
+    lists, keys strings), so a comparison with a saved state sees no false change."""
+    return json.loads(json.dumps({k: v for k, v in dbt_vars.items() if k != "as_of"}))
+
+
 def full_refresh_reason(
     previous: BuildState | None, dbt_vars: dict[str, Any], fingerprint: str, requested: bool = False
 ) -> str | None:
     """Why this build must be a full refresh, or None when it may be incremental."""
     as_of = dt.date.fromisoformat(str(dbt_vars["as_of"]))
-    others = {k: v for k, v in dbt_vars.items() if k != "as_of"}
+    others = _vars_without_as_of(dbt_vars)
     if requested:
         return "requested (--full-refresh)"
     if previous is None:
         return "first build of this warehouse"
     if as_of < previous.as_of_high_water:
         return f"as-of {as_of} is before {previous.as_of_high_water}, the latest as-of built"
-    if json.loads(json.dumps(others)) != previous.vars_without_as_of:
+    if others != previous.vars_without_as_of:
         changed = sorted(k for k in set(others) | set(previous.vars_without_as_of)
-                         if json.loads(json.dumps(others.get(k))) != previous.vars_without_as_of.get(k))
+                         if others.get(k) != previous.vars_without_as_of.get(k))
         return f"setting(s) changed: {', '.join(changed)}"
     if fingerprint != previous.fingerprint:
         return "the dbt macros or incremental models changed"
@@ -123,6 +129,5 @@ def plan_build(
     reason = full_refresh_reason(previous, dbt_vars, fingerprint, requested_full)
     as_of = dt.date.fromisoformat(str(dbt_vars["as_of"]))
     high_water = as_of if reason is not None or previous is None else max(as_of, previous.as_of_high_water)
-    others = json.loads(json.dumps({k: v for k, v in dbt_vars.items() if k != "as_of"}))
-    save_state(build_db, BuildState(high_water, others, fingerprint))
+    save_state(build_db, BuildState(high_water, _vars_without_as_of(dbt_vars), fingerprint))
     return reason

@@ -138,7 +138,12 @@ class TableLoad:
 
     @property
     def batch_ids(self) -> list[int]:
-        return [f.batch_id for f in self.files if not f.skipped and f.batch_id is not None]
+        return list(self.batch_rows)
+
+    @property
+    def batch_rows(self) -> dict[int, int]:
+        """Rows appended to ``raw.<table>`` per batch loaded now (quarantined rows excluded)."""
+        return {f.batch_id: f.rows for f in self.files if not f.skipped and f.batch_id is not None}
 
 
 def quote(name: str) -> str:

@@ -5,6 +5,7 @@ from dagster import AssetExecutionContext, AssetKey, MaterializeResult, Metadata
 from .. import progress
 from ..dashboard.cli import dashboard_language, default_output
 from ..dashboard.render import render_dashboard
+from ..engines import skipped_on_engine
 from ..resources import SalespulseSettings
 
 
@@ -20,10 +21,7 @@ from ..resources import SalespulseSettings
 def dashboard(context: AssetExecutionContext, settings: SalespulseSettings) -> MaterializeResult:
     cfg = settings.get()
     if cfg.engine != "duckdb":
-        reason = f"skipped on engine {cfg.engine}: the dashboard renders from reporting.duckdb (docs/engines.md)"
-        context.log.info(f"dashboard {reason}")
-        progress.report(f"dashboard: {reason}")
-        return MaterializeResult(metadata={"skipped": reason})
+        return skipped_on_engine(context, cfg, "dashboard", "the dashboard renders from reporting.duckdb")
     language = dashboard_language(cfg)
     out = default_output(cfg.reporting_db)
     progress.report(f"dashboard: rendering ({language}) -> {out}")

@@ -6,7 +6,7 @@ import json
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 
 from .. import progress
-from ..engines import get_engine
+from ..engines import get_engine, skipped_on_engine
 from ..metrics import publish_semantic_snapshot
 from ..project import ensure_manifest
 from ..publish import mart_tables, publish
@@ -82,10 +82,8 @@ def reporting(context: AssetExecutionContext, settings: SalespulseSettings) -> M
 def semantic_snapshot(context: AssetExecutionContext, settings: SalespulseSettings) -> MaterializeResult:
     cfg = settings.get()
     if cfg.engine != "duckdb":
-        reason = f"skipped on engine {cfg.engine}: the metrics layer (MetricFlow) runs on DuckDB only (docs/engines.md)"
-        context.log.info(f"semantic snapshot {reason}")
-        progress.report(f"publish: semantic snapshot {reason}")
-        return MaterializeResult(metadata={"skipped": reason})
+        return skipped_on_engine(context, cfg, "publish: semantic snapshot",
+                                 "the metrics layer (MetricFlow) runs on DuckDB only")
     snapshot = publish_semantic_snapshot(cfg.build_db, cfg.reporting_db.with_name("semantic.duckdb"))
     progress.report(f"publish: semantic snapshot for `salespulse metrics` -> {snapshot.path}")
     return MaterializeResult(metadata={"path": MetadataValue.path(str(snapshot.path))})

@@ -19,4 +19,18 @@ def get_engine(settings: Settings) -> Engine:
     return DuckDBEngine(settings)
 
 
-__all__ = ["Engine", "EnginePublication", "get_engine"]
+def skipped_on_engine(context, settings: Settings, step: str, why: str):
+    """The result of a DuckDB-only step on another engine: logged, reported, in the metadata.
+
+    ``step`` names the step in the progress line (``"dashboard"``); ``why`` says what needs DuckDB."""
+    from dagster import MaterializeResult
+
+    from .. import progress
+
+    reason = f"skipped on engine {settings.engine}: {why} (docs/engines.md)"
+    context.log.info(f"{step} {reason}")
+    progress.report(f"{step}: {reason}")
+    return MaterializeResult(metadata={"skipped": reason})
+
+
+__all__ = ["Engine", "EnginePublication", "get_engine", "skipped_on_engine"]

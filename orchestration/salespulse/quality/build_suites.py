@@ -193,6 +193,22 @@ def _test_args(test: Any, name: str) -> dict[str, Any] | None:
     return {**{k: v for k, v in body.items() if k not in ("arguments", "config")}, **(body.get("arguments") or {})}
 
 
+def _accepted_values(model: dict[str, Any]) -> dict[str, list[Any]]:
+    """column -> accepted values, from the model's error-severity ``row_rules`` tests and from
+    column-level ``accepted_values`` tests."""
+    accepted: dict[str, list[Any]] = {}
+    for test in model.get("data_tests") or model.get("tests") or []:
+        args = _test_args(test, "row_rules")
+        if args:
+            accepted.update({c: list(v) for c, v in (args.get("accepted_values") or {}).items()})
+    for col in model.get("columns") or []:
+        for test in col.get("data_tests") or col.get("tests") or []:
+            args = _test_args(test, "accepted_values")
+            if args and args.get("values"):
+                accepted[col["name"]] = list(args["values"])
+    return accepted
+
+
 def _python_marts() -> dict[str, dict[str, Any]]:
     from ..assets.clv import CLV_TABLE, TABLE_COLUMNS
 
@@ -230,14 +246,11 @@ def mart_suite(model: dict[str, Any], rules: dict[str, Any]) -> dict[str, Any]:
     for col in key:
         if col not in _NULLABLE_KEY_COLUMNS:
             ex.append(_e("expect_column_values_to_not_be_null", "key_not_null", column=col))
-    for col in (model.get("columns") or []):
-        if col["name"] not in key:
-            continue
-        for test in col.get("data_tests") or col.get("tests") or []:
-            args = _test_args(test, "accepted_values")
-            if args and args.get("values"):
-                ex.append(_e("expect_column_values_to_be_in_set", "accepted_key_values", column=col["name"],
-                             value_set=list(args["values"])))
+    accepted = _accepted_values(model)
+    for col in columns:
+        if col in key and accepted.get(col):
+            ex.append(_e("expect_column_values_to_be_in_set", "accepted_key_values", column=col,
+                         value_set=list(accepted[col])))
     if len(key) == 1:
         ex.append(_e("expect_column_values_to_be_unique", "unique_key", column=key[0]))
     else:

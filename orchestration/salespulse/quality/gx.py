@@ -508,8 +508,11 @@ def validate_raw_batch(
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     *,
     sample_rows: int = DEFAULT_RAW_SAMPLE_ROWS,
+    rows: int | None = None,
 ) -> ValidationOutcome:
     """Validate the rows of one loaded batch (``raw.<table>`` where ``_batch_id = batch_id``).
+
+    ``rows``: the batch's row count when the caller knows it (the loader does), saving a scan.
 
     A batch of more than ``sample_rows`` rows (0: no limit) is validated by GX on a repeatable
     reservoir sample of that many rows; its uniqueness expectations are still decided on every row
@@ -523,7 +526,7 @@ def validate_raw_batch(
     if sample_rows < 0:
         raise ValueError("sample_rows must be 0 (no sampling) or positive")
     whole = f"select * from raw.{_quote(table)} where _batch_id = ?"
-    population = con.execute(f"select count(*) from ({whole})", [batch_id]).fetchone()[0]
+    population = rows if rows is not None else con.execute(f"select count(*) from ({whole})", [batch_id]).fetchone()[0]
     sql = whole
     if sample_rows and population > sample_rows:
         sql = f"select * from ({whole}) using sample reservoir({int(sample_rows)} rows) repeatable (42)"

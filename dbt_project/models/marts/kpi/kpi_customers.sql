@@ -114,24 +114,15 @@ retention as (
 
 customer_periods as (
 
-    select
-        events.period_type,
-        events.period_start,
-        events.customer_id,
-        max(events.is_new) as is_new,
-        max(events.is_referred_new) as is_referred_new,
-        max(events.is_at_start) as is_at_start,
-        max(events.is_churned) as is_churned,
-        max(events.is_ordering) as is_ordering,
-        max(events.is_repeat) as is_repeat
-    from (
-        select * from acquisitions
-        union all
-        select * from ordering
-        union all
-        select * from retention
-    ) as events
-    group by 1, 2, 3
+    -- One row per customer and period within each source, and each flag comes from one source:
+    -- summing the sources' rows per slice gives the counts of one row per customer and period,
+    -- without a hash aggregate over every (period, customer), which ran out of memory at 10
+    -- million orders under the 3 GB cap.
+    select * from acquisitions
+    union all
+    select * from ordering
+    union all
+    select * from retention
 
 ),
 

@@ -7,6 +7,7 @@
 {%- set grains = ['month', 'quarter', 'year'] -%}
 {%- set slices = {'team': 'team_id', 'rep': 'rep_id'} -%}
 {%- set measures = ['response_time', 'signing_time', 'delivery_time'] -%}
+{%- set quantiles = [('median', 0.5), ('p90', 0.9)] -%}
 
 with
 
@@ -48,7 +49,7 @@ sliced as (
 
 ),
 
-aggregated as (
+counted as (
 
     select
         period_type,
@@ -58,8 +59,6 @@ aggregated as (
         {% for m in measures %}
         count(case when measure = '{{ m }}' then valid_days end) as {{ m }}_count,
         avg(case when measure = '{{ m }}' then valid_days end) as {{ m }}_mean_days,
-        {{ quantile_exact("case when measure = '" ~ m ~ "' then valid_days end", 0.5) }} as {{ m }}_median_days,
-        {{ quantile_exact("case when measure = '" ~ m ~ "' then valid_days end", 0.9) }} as {{ m }}_p90_days,
         sum(case when measure = '{{ m }}' then is_invalid else 0 end) as {{ m }}_invalid_count,
         {% endfor %}
         count(case when measure = 'lead_to_cash' then valid_days end) as lead_to_cash_count,
@@ -67,6 +66,90 @@ aggregated as (
         sum(case when measure = 'lead_to_cash' then is_invalid else 0 end) as lead_to_cash_invalid_count
     from sliced
     group by period_type, period_start, slice, slice_value
+
+),
+
+{#- Median and p90 as continuous quantiles (quantile_cont / percentile_cont): with the n valid
+    values of a group sorted, h = (n - 1) * q, the value at rank floor(h) + 1 plus
+    (h - floor(h)) times the step to the next one. Computed from ranks (a sort, which spills to
+    disk) instead of quantile aggregates, which hold every value of every group in memory: ~3 GB
+    per quantile at 10 million orders, over the memory cap. -#}
+ranked as (
+
+    select
+        period_type,
+        period_start,
+        slice,
+        slice_value,
+        measure,
+        valid_days,
+        row_number() over (
+            partition by period_type, period_start, slice, slice_value, measure
+            order by valid_days
+        ) as value_rank,
+        count(*) over (partition by period_type, period_start, slice, slice_value, measure) as value_count
+    from sliced
+    where valid_days is not null
+        and measure in ({% for m in measures %}'{{ m }}'{{ ', ' if not loop.last }}{% endfor %})
+
+),
+
+quantile_points as (
+
+    select
+        period_type,
+        period_start,
+        slice,
+        slice_value,
+        measure,
+        {% for name, q in quantiles %}
+        max(case when value_rank = floor((value_count - 1) * {{ q }}) + 1 then valid_days end) as {{ name }}_low,
+        max(case when value_rank = floor((value_count - 1) * {{ q }}) + 2 then valid_days end) as {{ name }}_high,
+        max(cast((value_count - 1) * {{ q }} - floor((value_count - 1) * {{ q }}) as {{ type_double() }})) as {{ name }}_fraction{{ ',' if not loop.last }}
+        {% endfor %}
+    from ranked
+    where {% for name, q in quantiles %}
+        value_rank between floor((value_count - 1) * {{ q }}) + 1 and floor((value_count - 1) * {{ q }}) + 2
+        {{ 'or' if not loop.last }}
+        {% endfor %}
+    group by period_type, period_start, slice, slice_value, measure
+
+),
+
+quantiled as (
+
+    select
+        period_type,
+        period_start,
+        slice,
+        slice_value,
+        {% for m in measures %}
+        {% set last_measure = loop.last %}
+        {% for name, q in quantiles %}
+        max(case when measure = '{{ m }}' then
+            {{ name }}_low + {{ name }}_fraction * (coalesce({{ name }}_high, {{ name }}_low) - {{ name }}_low)
+        end) as {{ m }}_{{ name }}_days{{ ',' if not (loop.last and last_measure) }}
+        {% endfor %}
+        {% endfor %}
+    from quantile_points
+    group by period_type, period_start, slice, slice_value
+
+),
+
+aggregated as (
+
+    select
+        counted.*,
+        {% for m in measures %}
+        quantiled.{{ m }}_median_days,
+        quantiled.{{ m }}_p90_days{{ ',' if not loop.last }}
+        {% endfor %}
+    from counted
+    left join quantiled
+        on counted.period_type = quantiled.period_type
+        and counted.period_start = quantiled.period_start
+        and counted.slice = quantiled.slice
+        and counted.slice_value is not distinct from quantiled.slice_value
 
 ),
 
