@@ -119,7 +119,7 @@ def dbt_layers(run_results: Path) -> dict:
         if not ex:
             continue
         iv = (min(_ts(t["started_at"]) for t in ex), max(_ts(t["completed_at"]) for t in ex))
-        if uid.startswith("model.") and uid.split(".")[-1].startswith("stg_"):
+        if uid.startswith("model.") and uid.split(".")[-1].startswith(("stg_", "base_")):
             layer = "staging"
         elif uid.startswith("model."):
             layer = "marts"

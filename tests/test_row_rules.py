@@ -138,8 +138,10 @@ def test_explain_reports_what_it_cannot_query(tmp_path):
     def boom(sql):
         raise RuntimeError("database is locked")
 
-    assert row_rules.explain(rr, ["row_rules_a"], boom) == {"row_rules_a": "rules unknown (RuntimeError: database is locked)"}
-    assert row_rules.explain(tmp_path / "missing.json", ["row_rules_a"], boom)["row_rules_a"].startswith("rules unknown")
+    locked = row_rules.explain(rr, ["row_rules_a"], boom)
+    assert locked == {"row_rules_a": "rules unknown (RuntimeError: database is locked)"}
+    missing = row_rules.explain(tmp_path / "missing.json", ["row_rules_a"], boom)
+    assert missing["row_rules_a"].startswith("rules unknown")
 
 
 @pytest.mark.parametrize("value", ["it's", "a,b"])
