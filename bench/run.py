@@ -180,6 +180,13 @@ def _dbt_log_times(path: Path) -> dict:
     return out
 
 
+def _vars_match(run_results: dict, as_of) -> bool:
+    """The run_results' --vars agree with the as-of date: the orchestrator passes it as the
+    environment variable SALESPULSE_DBT_AS_OF (no as_of in --vars); older builds passed it in --vars."""
+    given = (run_results.get("args", {}).get("vars") or {}).get("as_of")
+    return given is None or given == str(as_of)
+
+
 def _find_run_results(as_of: dt.date, start: float, end: float) -> Path | None:
     """Fallback when the refresh wrote no last_refresh.json: dbt's run_results.json of that build."""
     best = None
@@ -192,7 +199,7 @@ def _find_run_results(as_of: dt.date, start: float, end: float) -> Path | None:
             data = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
-        if (data.get("args", {}).get("vars") or {}).get("as_of") != str(as_of):
+        if not _vars_match(data, as_of):
             continue
         if data.get("args", {}).get("which") not in (None, "build"):
             continue
@@ -323,7 +330,7 @@ def refresh(workdir: Path, landing: Path, as_of: dt.date, label: str) -> dict:
             try:  # dagster-dbt may reuse a target dir: make sure the file is this build's
                 rdata = json.loads(rr.read_text())
                 gen = _ts(rdata["metadata"]["generated_at"])
-                if (rdata["args"].get("vars") or {}).get("as_of") != str(as_of) or not (t_start <= gen <= t_end + 5):
+                if not _vars_match(rdata, as_of) or not (t_start <= gen <= t_end + 5):
                     out["run_results_note"] = f"{rr} is not this build's (as_of/generated_at differ)"
                     rr = None
             except (OSError, ValueError, KeyError):
