@@ -74,6 +74,7 @@ class Measured:
     peak_procs: int
     stdout: str
     stderr_lines: list[tuple[float, str]] = field(default_factory=list)  # (seconds since start, line)
+    rss_samples: list[tuple[float, int]] = field(default_factory=list)  # (seconds since start, tree RSS)
 
     @property
     def peak_rss_mb(self) -> float:
@@ -102,11 +103,13 @@ def run_measured(
         cmd, cwd=cwd, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1
     )
     peak = [0, 0]
+    samples: list[tuple[float, int]] = []
     done = threading.Event()
 
     def sample() -> None:
         while not done.is_set():
             rss, n = tree_rss(proc.pid)
+            samples.append((time.monotonic() - start, rss))
             if rss > peak[0]:
                 peak[0] = rss
             peak[1] = max(peak[1], n)
@@ -136,7 +139,7 @@ def run_measured(
     done.set()
     for t in threads:
         t.join(timeout=10)
-    return Measured(cmd, rc, wall, peak[0], peak[1], "".join(out_chunks), lines)
+    return Measured(cmd, rc, wall, peak[0], peak[1], "".join(out_chunks), lines, samples)
 
 
 # ----------------------------------------------------------------------------- misc

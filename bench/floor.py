@@ -35,8 +35,12 @@ REPO = Path(__file__).resolve().parents[1]
 DBT_DIR = REPO / "dbt_project"
 
 
-def compile_manifest(as_of: dt.date, out: Path) -> Path:
-    """``dbt compile`` with the refresh's vars; returns the manifest path."""
+def compile_manifest(as_of: dt.date, out: Path, quantile_method: str = "rank") -> Path:
+    """``dbt compile`` with the refresh's vars; returns the manifest path.
+
+    ``quantile_method``: how kpi_sales_cycle computes its quantiles (dbt_project/macros/quantiles.sql).
+    A refresh chooses at run time from the data; compiled against an empty warehouse, the choice must
+    be given: the harness passes the one the refresh of the same data made."""
     sys.path.insert(0, str(REPO / "orchestration"))
     from salespulse.contract import METADATA_COLUMNS, TABLES
     from salespulse.settings import Settings
@@ -62,7 +66,8 @@ def compile_manifest(as_of: dt.date, out: Path) -> Path:
     env = dict(os.environ, SALESPULSE_BUILD_DB=str(db), SALESPULSE_DBT_THREADS="2",
                DBT_SEND_ANONYMOUS_USAGE_STATS="false")
     dbt = Path(sys.executable).parent / "dbt"
-    cmd = [str(dbt), "compile", "--vars", json.dumps(dbt_vars), "--project-dir", str(DBT_DIR),
+    cmd = [str(dbt), "compile", "--vars", json.dumps({**dbt_vars, "quantile_method": quantile_method}),
+           "--project-dir", str(DBT_DIR),
            "--profiles-dir", str(DBT_DIR), "--target-path", str(target), "--log-path", str(out / "logs"),
            "--no-partial-parse", "--quiet"]
     res = subprocess.run(cmd, env=env, capture_output=True, text=True)
@@ -170,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     c = sub.add_parser("compile")
     c.add_argument("--as-of", type=dt.date.fromisoformat, required=True)
     c.add_argument("--out", type=Path, required=True)
+    c.add_argument("--quantile-method", choices=["aggregate", "rank"], default="rank",
+                   help="kpi_sales_cycle's quantiles (default rank); the harness passes the refresh's choice")
     r = sub.add_parser("run")
     r.add_argument("--manifest", type=Path, required=True)
     r.add_argument("--landing", type=Path, required=True)
@@ -177,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--tests", action="store_true", help="also run every dbt data test's compiled SQL")
     args = p.parse_args(argv)
     if args.cmd == "compile":
-        print(compile_manifest(args.as_of, args.out.resolve()))
+        print(compile_manifest(args.as_of, args.out.resolve(), args.quantile_method))
         return 0
     if args.db.name != "build.duckdb":
         raise SystemExit("--db must be named build.duckdb (the catalog of the compiled relation names)")

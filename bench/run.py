@@ -267,6 +267,39 @@ def stages_from_progress(lines: list[tuple[float, str]], wall: float) -> dict[st
     return out
 
 
+def peak_rss_by_step(lines: list[tuple[float, str]], samples: list[tuple[float, int]]) -> dict[str, int]:
+    """Peak process-tree RSS while each step of the refresh ran: a sample belongs to the step of the
+    last progress line before it (the line's prefix: ``load``, ``dbt``, ``clv``, ``quality``,
+    ``publish``...); samples before the first progress line count as ``startup``."""
+    marks = []
+    for t, line in lines:
+        m = PROGRESS_RE.match(line)
+        if m and ":" in m.group(2):
+            marks.append((t, m.group(2).split(":", 1)[0].strip()))
+    out: dict[str, int] = {}
+    i, step = 0, "startup"
+    for t, rss in samples:
+        while i < len(marks) and marks[i][0] <= t:
+            step = marks[i][1]
+            i += 1
+        out[step] = max(out.get(step, 0), rss)
+    return out
+
+
+def quantile_method_of(build_db: Path) -> str | None:
+    """How the refresh of ``build_db`` computed kpi_sales_cycle's quantiles (dbt_project/macros/quantiles.sql),
+    read from the compiled SQL in its dbt target folder (salespulse.project.run_target_dir)."""
+    import hashlib
+
+    digest = hashlib.sha1(str(build_db.resolve()).encode()).hexdigest()[:12]
+    sql = (REPO_ROOT / "dbt_project" / "target" / "runs" / digest / "compiled" / "salespulse" / "models" / "marts"
+           / "kpi" / "kpi_sales_cycle.sql")
+    if not sql.exists():
+        return None
+    text = sql.read_text()
+    return "aggregate" if "quantile_cont(" in text else "rank" if "row_number()" in text else None
+
+
 def quarantined_rows(build_db: Path) -> int | None:
     import duckdb
 
@@ -310,10 +343,16 @@ def refresh(workdir: Path, landing: Path, as_of: dt.date, label: str) -> dict:
     out["quarantined_rows_total"] = quarantined_rows(build)
     out.update(warehouse_sizes(build, reporting))
     out["stages_progress"] = stages_from_progress(m.stderr_lines, m.wall_s)
+    out["peak_rss_by_step"] = peak_rss_by_step(m.stderr_lines, m.rss_samples)
+    log(f"{label}: peak RSS by step: "
+        + ", ".join(f"{k} {v / GIB:.2f} GiB" for k, v in out["peak_rss_by_step"].items()))
     for _, x in m.stderr_lines:  # e.g. "dbt: build (as of D; full refresh: <why>) on ..." (how dbt ran)
         if "dbt: build (" in x:
             out["dbt_build_line"] = x.split("dbt: build", 1)[1].split(" on ", 1)[0].strip()
+            if " with " in x:  # "... with 1 thread(s) (<why>)"
+                out["dbt_threads_line"] = x.rsplit(" with ", 1)[1].strip()
             break
+    out["quantile_method"] = quantile_method_of(build)
     rr: Path | None = None
     if last.exists():
         info = json.loads(last.read_text())
@@ -525,18 +564,22 @@ def main(argv: list[str] | None = None) -> int:
         write_json(results_path, data)
 
     args.work_dir.mkdir(parents=True, exist_ok=True)
-    manifest = None
-    if not args.skip_floor:
-        log("floor: dbt compile with the refresh's vars (once)")
-        cdir = args.work_dir / "compile"
-        shutil.rmtree(cdir, ignore_errors=True)
-        import subprocess
+    manifests: dict[str, Path] = {}
 
-        res = subprocess.run([PYTHON, str(BENCH_DIR / "floor.py"), "compile", "--as-of", str(args.as_of),
-                              "--out", str(cdir)], capture_output=True, text=True)
-        if res.returncode != 0:
-            raise SystemExit(f"floor compile failed:\n{res.stdout}\n{res.stderr}")
-        manifest = Path(res.stdout.strip().splitlines()[-1])
+    def floor_manifest(method: str) -> Path:
+        """The floor's compiled SQL, with kpi_sales_cycle's quantiles computed the way the refresh did."""
+        if method not in manifests:
+            log(f"floor: dbt compile with the refresh's vars (quantile_method {method}; once)")
+            cdir = args.work_dir / f"compile-{method}"
+            shutil.rmtree(cdir, ignore_errors=True)
+            import subprocess
+
+            res = subprocess.run([PYTHON, str(BENCH_DIR / "floor.py"), "compile", "--as-of", str(args.as_of),
+                                  "--out", str(cdir), "--quantile-method", method], capture_output=True, text=True)
+            if res.returncode != 0:
+                raise SystemExit(f"floor compile failed:\n{res.stdout}\n{res.stderr}")
+            manifests[method] = Path(res.stdout.strip().splitlines()[-1])
+        return manifests[method]
 
     d1_day = args.as_of + dt.timedelta(days=1)
     for n_orders in scales:
@@ -570,8 +613,10 @@ def main(argv: list[str] | None = None) -> int:
                 link_drop(base / "d1", landing / "d1")
                 run["incremental"] = refresh(wd, landing, d1_day, f"{label} incremental")
                 save()
-            if manifest is not None and args.only != "incremental":
-                run["floor"] = run_floor(manifest, base / "d0", wd, label)
+            if not args.skip_floor and args.only != "incremental":
+                method = full.get("quantile_method") or "rank"
+                run["floor"] = run_floor(floor_manifest(method), base / "d0", wd, label)
+                run["floor"]["quantile_method"] = method
                 save()
             if not args.skip_pandas and args.only != "incremental":
                 run["pandas"] = run_pandas(base / "d0", args.as_of, wd, label)
@@ -612,6 +657,9 @@ def summarize(scale: dict) -> dict:
     s: dict = {"n_full": len(full), "n_inc": len(inc), "n_floor": len(floor), "n_pandas": len(pandas)}
     s["full_wall"] = med(r["wall_s"] for r in full)
     s["full_rss"] = med(r["peak_rss_bytes"] for r in full)
+    steps = sorted({k for r in full for k in r.get("peak_rss_by_step", {})})
+    s["full_rss_by_step"] = {k: med(r["peak_rss_by_step"][k] for r in full if k in r.get("peak_rss_by_step", {}))
+                             for k in steps}
     s["inc_wall"] = med(r["wall_s"] for r in inc)
     s["inc_rss"] = med(r["peak_rss_bytes"] for r in inc)
     stage_keys: list[str] = []
@@ -796,6 +844,8 @@ def render(data: dict, doc: Path, results_path: Path, observations: Path | None 
             lambda n, s, sc: _fmt_s(s["full_dbt_parse"]) + (" (full parse)" if s["full_dbt_full_parse"] else ""))
         row("&nbsp;&nbsp;checks total (dbt tests + GX)", lambda n, s, sc: _fmt_s(s["full_checks"]))
         row("full refresh, peak RSS (process tree)", lambda n, s, sc: _fmt_b(s["full_rss"]))
+        row("&nbsp;&nbsp;peak RSS while each step ran (progress-line prefix)",
+            lambda n, s, sc: ", ".join(f"{k} {_fmt_b(v)}" for k, v in s["full_rss_by_step"].items()) or "—")
         row("full refresh, raw rows / s", lambda n, s, sc: _fmt_n(s["full_rows_per_s"]))
         row("build.duckdb (+ .wal) after full", lambda n, s, sc: _fmt_b(s["full_build_bytes"]))
         row("reporting.duckdb after full", lambda n, s, sc: _fmt_b(s["full_reporting_bytes"]))

@@ -152,8 +152,9 @@ def marts(tmp_path_factory):
     result, reporting = run_refresh(tmp, landing, AS_OF, FISCAL_YEAR_START_MONTH="4",
                                     KPI__FUNNEL_MATURITY_DAYS="30")
     assert result.success, [e.message for e in result.all_events if e.is_failure]
-    return {name: query(reporting, f"select * from {name}")
-            for name in ("kpi_funnel", "kpi_win_rate", "kpi_sales_cycle")}
+    marts = {name: query(reporting, f"select * from {name}")
+             for name in ("kpi_funnel", "kpi_win_rate", "kpi_sales_cycle")}
+    return {**marts, "build_db": tmp / "warehouse" / "build.duckdb"}
 
 
 def _row(df, grain, start, slice_="company", value=None):
@@ -374,3 +375,65 @@ def test_lead_to_cash(marts):
     may = _row(c, "month", "2024-05-01")
     assert int(may["signing_time_count"]) == 0 and pd.isna(may["signing_time_median_days"])
     assert pd.isna(may["lead_to_cash_mean_days"])
+
+
+# --------------------------------------------------------------------------- quantile methods
+@pytest.fixture(scope="module")
+def cycle_by_rank(marts):
+    """kpi_sales_cycle rebuilt on the same build warehouse by the other exact method.
+
+    At this size DuckDB's 'auto' takes quantile aggregates (macros/quantiles.sql); with
+    quantile_bytes_per_value so large that no value fits in memory, 'auto' must rank instead.
+    Returns (mart, compiled SQL of the refresh, compiled SQL of the rebuild)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from salespulse.environ import temporary_environ
+    from salespulse.project import DBT_PROJECT_DIR, dbt_env, run_target_dir
+    from salespulse.settings import load_settings
+
+    build_db = marts["build_db"]
+    with temporary_environ({"SALESPULSE_FISCAL_YEAR_START_MONTH": "4", "SALESPULSE_KPI__FUNNEL_MATURITY_DAYS": "30"}):
+        settings = load_settings(build_db=build_db, as_of=AS_OF)
+    compiled = "compiled/salespulse/models/marts/kpi/kpi_sales_cycle.sql"
+    refresh_sql = (run_target_dir(settings) / compiled).read_text()
+    target = build_db.parent / "dbt-rank"
+    dbt = Path(sys.executable).with_name("dbt")
+    out = subprocess.run(
+        [str(dbt), "run", "--select", "kpi_sales_cycle",
+         "--vars", json.dumps({**settings.dbt_cli_vars(), "quantile_bytes_per_value": 10**15}),
+         "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+         "--target-path", str(target), "--log-path", str(target)],
+        cwd=DBT_PROJECT_DIR, env={**os.environ, **dbt_env(settings)}, capture_output=True, text=True, timeout=600,
+    )
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
+    mart = query(build_db, "select * from marts.kpi_sales_cycle")
+    return mart, refresh_sql, (target / compiled).read_text()
+
+
+def test_both_quantile_methods_give_the_hand_worked_quantiles(marts, cycle_by_rank):
+    ranked, refresh_sql, rank_sql = cycle_by_rank
+    assert "quantile_cont(" in refresh_sql and "row_number()" not in refresh_sql  # the refresh: aggregates
+    assert "row_number()" in rank_sql and "quantile_cont(" not in rank_sql  # the rebuild: ranks
+    for mart in (marts["kpi_sales_cycle"], ranked):
+        jan = _row(mart, "month", "2024-01-01")
+        assert jan["response_time_median_days"] == pytest.approx(0.5625)
+        assert jan["response_time_p90_days"] == pytest.approx(0.9125)
+        assert _row(mart, "quarter", "2024-01-01")["response_time_p90_days"] == pytest.approx(5.2)
+        assert _row(mart, "month", "2024-02-01")["signing_time_p90_days"] == pytest.approx(23.8)
+        mar = _row(mart, "month", "2024-03-01")
+        assert mar["delivery_time_median_days"] == pytest.approx(3.0)
+        assert mar["delivery_time_p90_days"] == pytest.approx(7.6)
+        r2 = _row(mart, "month", "2024-03-01", "rep", "r2")
+        assert r2["delivery_time_median_days"] == pytest.approx(2.5)
+        assert r2["delivery_time_p90_days"] == pytest.approx(3.7)
+    # and every other cell agrees: same rows, same values
+    keys = ["period_type", "period_start", "slice", "slice_value"]
+    a = marts["kpi_sales_cycle"].sort_values(keys, na_position="first").reset_index(drop=True)
+    b = ranked.sort_values(keys, na_position="first").reset_index(drop=True)
+    b["period_start"] = b["period_start"].astype(a["period_start"].dtype)
+    b["period_end"] = b["period_end"].astype(a["period_end"].dtype)
+    pd.testing.assert_frame_equal(a, b[a.columns], check_dtype=False, rtol=1e-12)

@@ -28,3 +28,12 @@
     from {{ relation }}
     {% endfor %}
 {%- endmacro %}
+
+{#- Join condition of two relations keyed by (period_type, period_start, slice, slice_value): the
+    company slice has a NULL slice_value, which must match itself. -#}
+{% macro same_period_slice(left, right) -%}
+    {{ left }}.period_type = {{ right }}.period_type
+        and {{ left }}.period_start = {{ right }}.period_start
+        and {{ left }}.slice = {{ right }}.slice
+        and {{ left }}.slice_value is not distinct from {{ right }}.slice_value
+{%- endmacro %}

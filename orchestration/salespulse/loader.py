@@ -34,6 +34,7 @@ import duckdb
 
 from . import faults
 from .contract import LANDING_SUFFIXES, METADATA_COLUMNS, TABLES, RawTable
+from .duck import DuckLimits
 
 log = logging.getLogger("salespulse.loader")
 
@@ -574,11 +575,7 @@ def connect_build(
             "database instead."
         ) from exc
     con.execute("set TimeZone = 'UTC'")
-    if memory_limit:
-        con.execute(f"set memory_limit = {sql_str(memory_limit)}")
-    if threads:
-        con.execute(f"set threads = {int(threads)}")
-    return con
+    return DuckLimits(memory_limit, threads).apply(con)
 
 
 def load_landing(

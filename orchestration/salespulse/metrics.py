@@ -33,6 +33,7 @@ from typing import Any
 
 import duckdb
 
+from .duck import DuckLimits
 from .loader import quote, sql_str
 
 SNAPSHOT_NAME = "semantic.duckdb"
@@ -114,7 +115,9 @@ class Snapshot:
     published_at: dt.datetime
 
 
-def publish_semantic_snapshot(build_db: Path, out_path: Path, semantic_manifest: Path | None = None) -> Snapshot:
+def publish_semantic_snapshot(
+    build_db: Path, out_path: Path, semantic_manifest: Path | None = None, limits: DuckLimits | None = None
+) -> Snapshot:
     """Copy the tables the semantic models read from ``build_db`` into ``out_path`` (atomically).
 
     Call it after a successful publication; ``build_db`` is opened read-only. The snapshot holds
@@ -127,7 +130,7 @@ def publish_semantic_snapshot(build_db: Path, out_path: Path, semantic_manifest:
     relations = _relations(json.loads(text))
     published_at = dt.datetime.now(dt.UTC)
     counts: dict[str, int] = {}
-    with atomic_duckdb_copy(build_db, out_path) as con:
+    with atomic_duckdb_copy(build_db, out_path, limits=limits) as con:
         for _database, schema, table in relations:
             cols = [r[0] for r in con.execute(
                 "select column_name from information_schema.columns where table_catalog = 'build' "

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DBT_PROJECT_DIR = Path(os.environ.get("SALESPULSE_DBT_PROJECT_DIR", REPO_ROOT / "dbt_project")).resolve()
+DEFAULT_DBT_THREADS = 2  # settings.dbt_threads unset: see assets/dbt.py choose_dbt_threads
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
@@ -62,7 +63,7 @@ def dbt_env(settings: Settings) -> dict[str, str]:
     return {
         "SALESPULSE_BUILD_DB": str(settings.build_db),
         "SALESPULSE_DBT_AS_OF": settings.effective_as_of.isoformat(),  # macros/time.sql as_of_date()
-        "SALESPULSE_DBT_THREADS": str(settings.dbt_threads),
+        "SALESPULSE_DBT_THREADS": str(settings.dbt_threads or DEFAULT_DBT_THREADS),
         "SALESPULSE_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit,
         "DBT_LOG_LEVEL_FILE": os.environ.get("DBT_LOG_LEVEL_FILE", "info"),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import duckdb
 
-from . import faults
+from . import duck, faults
+from .duck import DuckLimits
 from .loader import quote, sql_str
 
 MARTS_SCHEMA = "marts"
@@ -86,7 +87,9 @@ def remove_stale_temp_files(reporting_db: Path) -> list[Path]:
 
 
 @contextmanager
-def atomic_duckdb_copy(build_db: Path, out_path: Path, *, storage_version: str | None = None):
+def atomic_duckdb_copy(
+    build_db: Path, out_path: Path, *, storage_version: str | None = None, limits: DuckLimits | None = None
+):
     """Build a new DuckDB file beside ``out_path`` and swap it in atomically.
 
     Yields a connection with ``build`` (the build warehouse, read-only) and ``out`` (the new file)
@@ -97,7 +100,7 @@ def atomic_duckdb_copy(build_db: Path, out_path: Path, *, storage_version: str |
     remove_stale_temp_files(out_path)
     tmp = temp_path(out_path)
     options = f" (storage_version '{storage_version}')" if storage_version else ""
-    con = duckdb.connect()
+    con = duck.connect(limits=limits)
     try:
         con.execute(f"attach {sql_str(str(build_db))} as build (read_only)")
         con.execute(f"attach {sql_str(str(tmp))} as out{options}")
@@ -136,13 +139,14 @@ def publish(
     *,
     as_of: dt.date,
     run_id: str | None = None,
+    limits: DuckLimits | None = None,
 ) -> Publication:
     """Copy ``marts.<table>`` for every table into a fresh reporting file and swap it in."""
     if not tables:
         raise ValueError("nothing to publish: no KPI mart was built")
     published_at = dt.datetime.now(dt.UTC)
     counts: dict[str, int] = {}
-    with atomic_duckdb_copy(build_db, reporting_db, storage_version=STORAGE_VERSION) as con:
+    with atomic_duckdb_copy(build_db, reporting_db, storage_version=STORAGE_VERSION, limits=limits) as con:
         for table in tables:
             con.execute(
                 f"create table out.main.{quote(table)} as "

@@ -112,7 +112,11 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     fiscal_year_start_month: int = Field(1, ge=1, le=12)
     as_of: dt.date | None = Field(None, description="default: today in the reporting time zone")
-    dbt_threads: int = Field(2, ge=1)
+    dbt_threads: int | None = Field(
+        None, ge=1,
+        description="models dbt builds at once. Default: 2; on DuckDB 1 when the raw tables hold more than "
+        "10 million rows per GB of duckdb_memory_limit, where the memory-heavy marts must not share the cap",
+    )
     landing_encoding: str = Field("auto", description="auto (UTF-8 / UTF-8 BOM / GBK) or a codec name")
     quarantine_max_share: float = Field(
         0.001, ge=0, le=1, description="largest share of a raw table's rows that may sit in quarantine"

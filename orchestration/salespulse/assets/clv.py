@@ -26,8 +26,9 @@ from dagster import (
     asset_check,
 )
 
-from .. import progress
+from .. import duck, progress
 from ..clv_model import OUTPUT_COLUMNS, ClvFit, fit_models, predict_from_summary
+from ..duck import DuckLimits
 from ..engines import get_engine
 from ..resources import SalespulseSettings
 
@@ -152,13 +153,15 @@ class ClvBuild:
     fit: ClvFit | None
 
 
-def build_clv_table(build_db: Path, as_of: dt.date, monthly_discount_rate: float) -> ClvBuild:
+def build_clv_table(
+    build_db: Path, as_of: dt.date, monthly_discount_rate: float, limits: DuckLimits | None = None
+) -> ClvBuild:
     """Read the live orders, fit, and (re)write ``marts.kpi_clv_predicted``.
 
     A fit that the data cannot support does not raise: the table is written with NULL
     predictions and ``fit_status`` holding the reason.
     """
-    con = duckdb.connect(str(build_db))
+    con = duck.connect(build_db, limits=limits)
     try:
         con.execute(_RFM_SQL, {"as_of": as_of})
         summary = con.execute("select * from clv_rfm order by customer_id").df()
@@ -197,7 +200,7 @@ def kpi_clv_predicted(context: AssetExecutionContext, settings: SalespulseSettin
     cfg = settings.get()
     as_of = cfg.effective_as_of
     progress.report(f"clv: fitting BG/NBD + Gamma-Gamma on live orders up to {as_of} in {cfg.build_db}")
-    build = build_clv_table(cfg.build_db, as_of, cfg.kpi.clv_monthly_discount_rate)
+    build = build_clv_table(cfg.build_db, as_of, cfg.kpi.clv_monthly_discount_rate, DuckLimits.of(cfg))
     engine = get_engine(cfg)
     if engine.name != "duckdb":  # a Python-built mart: write it to the target's marts schema too
         rows = engine.push_mart(CLV_TABLE)
@@ -271,7 +274,7 @@ select
 )
 def clv_predictions_valid(settings: SalespulseSettings) -> AssetCheckResult:
     cfg = settings.get()
-    con = duckdb.connect(str(cfg.build_db), read_only=True)
+    con = duck.connect(cfg.build_db, read_only=True, limits=DuckLimits.of(cfg))
     try:
         row = con.execute(_CHECK_SQL).df().iloc[0].to_dict()
     finally:

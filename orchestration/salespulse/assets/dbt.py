@@ -14,11 +14,12 @@ from typing import Any
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetExecutionContext, AssetKey
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
-from .. import faults, progress, row_rules
+from .. import duck, faults, progress, row_rules
+from ..duck import DuckLimits
 from ..engines import get_engine
 from ..environ import temporary_environ
 from ..incremental import plan_build
-from ..project import DBT_PROJECT_DIR, dbt_env, dbt_project, ensure_manifest, run_target_dir
+from ..project import DBT_PROJECT_DIR, DEFAULT_DBT_THREADS, dbt_env, dbt_project, ensure_manifest, run_target_dir
 from ..resources import SalespulseSettings
 from ..settings import Settings
 
@@ -43,6 +44,36 @@ def dbt_environment(settings: Settings) -> Iterator[None]:
     """Point the dbt subprocess (profiles.yml reads these) at the configured warehouse."""
     with temporary_environ(dbt_env(settings)):  # incl. the postgres / spark target's connection
         yield
+
+
+# Above this many raw rows per byte of the DuckDB memory limit, a build runs one model at a time.
+ONE_THREAD_RAW_ROWS_PER_BYTE = 10_000_000 / 1e9
+
+
+def choose_dbt_threads(settings: Settings) -> tuple[int, str]:
+    """dbt threads of a build and why.
+
+    DuckDB's memory limit holds for the whole database, so the models dbt builds at once share it.
+    Small and medium warehouses gain from two at a time (many small models); at 10 million orders
+    two memory-heavy marts side by side (kpi_revenue, kpi_sales_cycle) ran out of memory under
+    3 GB. The raw row count stands in for the size of the largest models.
+    """
+    if settings.dbt_threads:
+        return settings.dbt_threads, "dbt_threads setting"
+    if settings.engine != "duckdb" or not settings.build_db.exists():
+        return DEFAULT_DBT_THREADS, "default"
+    con = duck.connect(settings.build_db, read_only=True, limits=DuckLimits(settings.duckdb_memory_limit))
+    try:
+        raw_rows, limit = con.execute(
+            "select (select coalesce(sum(estimated_size), 0) from duckdb_tables() where schema_name = 'raw'), "
+            "parse_formatted_bytes(current_setting('memory_limit'))"
+        ).fetchone()
+    finally:
+        con.close()
+    if raw_rows > limit * ONE_THREAD_RAW_ROWS_PER_BYTE:
+        return 1, (f"{raw_rows:,} raw rows > {ONE_THREAD_RAW_ROWS_PER_BYTE * 1e9 / 1e6:.0f}M per GB of the "
+                   f"{settings.duckdb_memory_limit} DuckDB memory limit: one model at a time")
+    return DEFAULT_DBT_THREADS, "default"
 
 
 def dbt_build_args(settings: Settings, full_refresh: bool = False) -> list[str]:
@@ -70,7 +101,9 @@ def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, settings: Sa
     reason = plan_build(cfg.build_db, {**cfg.dbt_vars(), "engine": engine.name}, DBT_PROJECT_DIR,
                         requested_full=cfg.full_refresh)
     mode = f"full refresh: {reason}" if reason else "incremental: only changed keys of the base models"
-    progress.report(f"dbt: build (as of {cfg.effective_as_of}; {mode}) on {where}")
+    threads, why = choose_dbt_threads(cfg)
+    cfg = cfg.model_copy(update={"dbt_threads": threads})
+    progress.report(f"dbt: build (as of {cfg.effective_as_of}; {mode}) on {where} with {threads} thread(s) ({why})")
     built = tests = failed = warned = 0
     broken: dict[str, str] = {}  # failed or warned check -> its asset
     with dbt_environment(cfg):

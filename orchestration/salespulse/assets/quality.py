@@ -26,7 +26,8 @@ from dagster import (
     multi_asset_check,
 )
 
-from .. import progress
+from .. import duck, progress
+from ..duck import DuckLimits
 from ..quality.gx import DEFAULT_CHUNK_ROWS, load_suite, suite_path, validate_query_in_chunks
 from ..resources import SalespulseSettings
 from .reporting import KPI_MARTS
@@ -94,7 +95,7 @@ def mart_expectations(context: AssetCheckExecutionContext, settings: SalespulseS
     selected: list[AssetCheckKey] = sorted(
         context.selected_asset_check_keys, key=lambda k: k.asset_key.to_user_string()
     )
-    con = duckdb.connect(str(cfg.build_db), read_only=True)
+    con = duck.connect(cfg.build_db, read_only=True, limits=DuckLimits.of(cfg))
     try:
         for check_key in selected:
             yield check_mart(con, check_key.asset_key.path[-1])

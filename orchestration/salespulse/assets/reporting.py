@@ -6,6 +6,7 @@ import json
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 
 from .. import progress
+from ..duck import DuckLimits
 from ..engines import get_engine, skipped_on_engine
 from ..metrics import publish_semantic_snapshot
 from ..project import ensure_manifest
@@ -58,7 +59,8 @@ def reporting(context: AssetExecutionContext, settings: SalespulseSettings) -> M
             }
         )
     progress.report(f"publish: {len(KPI_MARTS)} KPI marts -> {cfg.reporting_db}")
-    pub = publish(cfg.build_db, cfg.reporting_db, KPI_MARTS, as_of=cfg.effective_as_of, run_id=context.run.run_id)
+    pub = publish(cfg.build_db, cfg.reporting_db, KPI_MARTS, as_of=cfg.effective_as_of, run_id=context.run.run_id,
+                  limits=DuckLimits.of(cfg))
     progress.report(f"publish: done ({pub.bytes / 1e6:.1f} MB)")
     return MaterializeResult(
         metadata={
@@ -84,6 +86,7 @@ def semantic_snapshot(context: AssetExecutionContext, settings: SalespulseSettin
     if cfg.engine != "duckdb":
         return skipped_on_engine(context, cfg, "publish: semantic snapshot",
                                  "the metrics layer (MetricFlow) runs on DuckDB only")
-    snapshot = publish_semantic_snapshot(cfg.build_db, cfg.reporting_db.with_name("semantic.duckdb"))
+    snapshot = publish_semantic_snapshot(
+        cfg.build_db, cfg.reporting_db.with_name("semantic.duckdb"), limits=DuckLimits.of(cfg))
     progress.report(f"publish: semantic snapshot for `salespulse metrics` -> {snapshot.path}")
     return MaterializeResult(metadata={"path": MetadataValue.path(str(snapshot.path))})

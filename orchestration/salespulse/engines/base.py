@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 import duckdb
 import pandas as pd
 
+from .. import duck
+from ..duck import DuckLimits
 from ..settings import Settings
 
 RAW_SCHEMA = "raw"
@@ -105,7 +107,7 @@ class Engine:
     def query(self, sql: str) -> list[tuple] | None:
         """Rows of a read-only query on the build target; None where this engine cannot run one from
         here. Used to explain failed checks (which rules broke), never to build anything."""
-        con = duckdb.connect(str(self.settings.build_db), read_only=True)
+        con = duck.connect(self.settings.build_db, read_only=True, limits=DuckLimits.of(self.settings))
         try:
             return con.execute(sql).fetchall()
         finally:
@@ -115,7 +117,8 @@ class Engine:
     def publish(self, tables: list[str], *, as_of: dt.date, run_id: str | None) -> EnginePublication:
         from ..publish import publish
 
-        pub = publish(self.settings.build_db, self.settings.reporting_db, tables, as_of=as_of, run_id=run_id)
+        pub = publish(self.settings.build_db, self.settings.reporting_db, tables, as_of=as_of, run_id=run_id,
+                      limits=DuckLimits.of(self.settings))
         return EnginePublication(str(pub.path), pub.tables, pub.published_at, {"size_bytes": pub.bytes})
 
     def read_published(self, table: str) -> pd.DataFrame:

@@ -24,6 +24,8 @@ import duckdb
 import pandas as pd
 
 from ..contract import TABLES
+from ..duck import DuckLimits
+from ..duck import connect as connect_duckdb
 from .base import (
     MARTS_SCHEMA,
     PUBLICATION_TABLE,
@@ -170,7 +172,7 @@ class PostgresEngine(Engine):
     # ------------------------------------------------------------------ raw: DuckDB -> PostgreSQL
     def sync_raw(self, progress=None) -> dict[str, int]:
         self.ensure_database()
-        duck = duckdb.connect(str(self.settings.build_db), read_only=True)
+        duck = connect_duckdb(self.settings.build_db, read_only=True, limits=DuckLimits.of(self.settings))
         duck.execute("set timezone = 'UTC'")
         counts: dict[str, int] = {}
         try:
@@ -272,7 +274,7 @@ class PostgresEngine(Engine):
         )
 
     def pull_marts(self, progress=None) -> list[str]:
-        duck = duckdb.connect(str(self.settings.build_db))
+        duck = connect_duckdb(self.settings.build_db, limits=DuckLimits.of(self.settings))
         duck.execute("set timezone = 'UTC'")
         pulled: list[str] = []
         try:
@@ -301,7 +303,7 @@ class PostgresEngine(Engine):
         return pulled
 
     def push_mart(self, table: str) -> int:
-        duck = duckdb.connect(str(self.settings.build_db), read_only=True)
+        duck = connect_duckdb(self.settings.build_db, read_only=True, limits=DuckLimits.of(self.settings))
         duck.execute("set timezone = 'UTC'")
         try:
             cols = duckdb_columns(duck, MARTS_SCHEMA, table)

@@ -34,6 +34,8 @@ import duckdb
 import pandas as pd
 
 from ..contract import TABLES
+from ..duck import DuckLimits
+from ..duck import connect as connect_duckdb
 from .base import MARTS_SCHEMA, RAW_SCHEMA, Engine, EnginePublication, duckdb_tables, ident
 
 REPORTING_DATABASE = "reporting"
@@ -137,7 +139,7 @@ class SparkEngine(Engine):
     # ------------------------------------------------------------------ raw: DuckDB -> Parquet tables
     def sync_raw(self, progress=None) -> dict[str, int]:
         """One Parquet file per raw batch (written once, atomically); tables re-registered each run."""
-        duck = duckdb.connect(str(self.settings.build_db), read_only=True)
+        duck = connect_duckdb(self.settings.build_db, read_only=True, limits=DuckLimits.of(self.settings))
         duck.execute("set timezone = 'UTC'")
         locations: dict[str, str] = {}
         written = 0
@@ -199,7 +201,7 @@ class SparkEngine(Engine):
             folder, exported = self._export(MARTS_SCHEMA, empty)
             sources.update({t: f"{p}/*.parquet" for t, p in exported.items()})
         try:
-            duck = duckdb.connect(str(self.settings.build_db))
+            duck = connect_duckdb(self.settings.build_db, limits=DuckLimits.of(self.settings))
             try:
                 duck.execute("begin transaction")
                 duck.execute(f"create schema if not exists {MARTS_SCHEMA}")
@@ -224,7 +226,7 @@ class SparkEngine(Engine):
         folder = self.warehouse / PYTHON_MARTS_DIR / table
         folder.mkdir(parents=True, exist_ok=True)
         tmp = folder / ".data.parquet.tmp"
-        duck = duckdb.connect(str(self.settings.build_db), read_only=True)
+        duck = connect_duckdb(self.settings.build_db, read_only=True, limits=DuckLimits.of(self.settings))
         try:
             duck.execute(f"copy (select * from {MARTS_SCHEMA}.{ident(table)}) to '{tmp}' (format parquet)")
             rows = duck.execute(f"select count(*) from {MARTS_SCHEMA}.{ident(table)}").fetchone()[0]

@@ -141,10 +141,7 @@ joined as (
         cast(aggregated.new_customers_target_to_date as decimal(18, 2)) as new_customers_target_to_date
     from spine
     left join aggregated
-        on spine.period_type = aggregated.period_type
-        and spine.period_start = aggregated.period_start
-        and spine.slice = aggregated.slice
-        and spine.slice_value is not distinct from aggregated.slice_value
+        on {{ same_period_slice('spine', 'aggregated') }}
 
 ),
 

@@ -234,10 +234,7 @@ dense as (
         cast(coalesce(aggregated.repeat_customers, 0) as bigint) as repeat_customers
     from spine
     left join aggregated
-        on spine.period_type = aggregated.period_type
-        and spine.period_start = aggregated.period_start
-        and spine.slice = aggregated.slice
-        and spine.slice_value is not distinct from aggregated.slice_value
+        on {{ same_period_slice('spine', 'aggregated') }}
 
 ),
 

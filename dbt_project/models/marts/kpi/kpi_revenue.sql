@@ -151,10 +151,7 @@ dense as (
         end as decimal(18, 4)) as gross_profit
     from spine
     left join aggregated
-        on spine.period_type = aggregated.period_type
-        and spine.period_start = aggregated.period_start
-        and spine.slice = aggregated.slice
-        and spine.slice_value is not distinct from aggregated.slice_value
+        on {{ same_period_slice('spine', 'aggregated') }}
 
 ),
 

@@ -8,6 +8,12 @@
 {%- set slices = {'team': 'team_id', 'rep': 'rep_id'} -%}
 {%- set measures = ['response_time', 'signing_time', 'delivery_time'] -%}
 {%- set quantiles = [('median', 0.5), ('p90', 0.9)] -%}
+{#- every valid duration is counted once per grain and slice (company + slices) -#}
+{%- set method = choose_quantile_method(
+    ref('int_cycle_durations'),
+    "not is_invalid and measure in ('" ~ measures | join("', '") ~ "')",
+    grains | length * (slices | length + 1),
+) -%}
 
 with
 
@@ -60,6 +66,11 @@ counted as (
         count(case when measure = '{{ m }}' then valid_days end) as {{ m }}_count,
         avg(case when measure = '{{ m }}' then valid_days end) as {{ m }}_mean_days,
         sum(case when measure = '{{ m }}' then is_invalid else 0 end) as {{ m }}_invalid_count,
+        {% if method == 'aggregate' %}
+        {#- one list-valued aggregate per measure: its values are held once for both quantiles -#}
+        quantile_cont(valid_days, [{{ quantiles | map(attribute=1) | join(', ') }}])
+            filter (where measure = '{{ m }}') as {{ m }}_quantiles,
+        {% endif %}
         {% endfor %}
         count(case when measure = 'lead_to_cash' then valid_days end) as lead_to_cash_count,
         avg(case when measure = 'lead_to_cash' then valid_days end) as lead_to_cash_mean_days,
@@ -71,9 +82,26 @@ counted as (
 
 {#- Median and p90 as continuous quantiles (quantile_cont / percentile_cont): with the n valid
     values of a group sorted, h = (n - 1) * q, the value at rank floor(h) + 1 plus
-    (h - floor(h)) times the step to the next one. Computed from ranks (a sort, which spills to
-    disk) instead of quantile aggregates, which hold every value of every group in memory: ~3 GB
-    per quantile at 10 million orders, over the memory cap. -#}
+    (h - floor(h)) times the step to the next one. 'aggregate' took them from quantile aggregates
+    in `counted`; 'rank' takes them from row ranks (macros/quantiles.sql says which and why). -#}
+{% if method == 'aggregate' %}
+
+aggregated as (
+
+    select
+        counted.*,
+        {% for m in measures %}
+        {% set last_measure = loop.last %}
+        {% for name, q in quantiles %}
+        {{ m }}_quantiles[{{ loop.index }}] as {{ m }}_{{ name }}_days{{ ',' if not (loop.last and last_measure) }}
+        {% endfor %}
+        {% endfor %}
+    from counted
+
+),
+
+{% else %}
+
 ranked as (
 
     select
@@ -83,14 +111,27 @@ ranked as (
         slice_value,
         measure,
         valid_days,
-        row_number() over (
-            partition by period_type, period_start, slice, slice_value, measure
-            order by valid_days
-        ) as value_rank,
-        count(*) over (partition by period_type, period_start, slice, slice_value, measure) as value_count
+        -- the same partition and order for both: one sort (Spark cannot extend a named window)
+        {% set value_order = 'partition by period_type, period_start, slice, slice_value, measure order by valid_days' %}
+        row_number() over ({{ value_order }}) as value_rank,
+        count(*) over (
+            {{ value_order }} rows between unbounded preceding and unbounded following
+        ) as value_count
     from sliced
     where valid_days is not null
         and measure in ({% for m in measures %}'{{ m }}'{{ ', ' if not loop.last }}{% endfor %})
+
+),
+
+positioned as (
+
+    select
+        ranked.*,
+        {% for name, q in quantiles %}
+        floor((value_count - 1) * {{ q }}) as {{ name }}_floor,
+        cast((value_count - 1) * {{ q }} - floor((value_count - 1) * {{ q }}) as {{ type_double() }}) as {{ name }}_fraction{{ ',' if not loop.last }}
+        {% endfor %}
+    from ranked
 
 ),
 
@@ -103,13 +144,13 @@ quantile_points as (
         slice_value,
         measure,
         {% for name, q in quantiles %}
-        max(case when value_rank = floor((value_count - 1) * {{ q }}) + 1 then valid_days end) as {{ name }}_low,
-        max(case when value_rank = floor((value_count - 1) * {{ q }}) + 2 then valid_days end) as {{ name }}_high,
-        max(cast((value_count - 1) * {{ q }} - floor((value_count - 1) * {{ q }}) as {{ type_double() }})) as {{ name }}_fraction{{ ',' if not loop.last }}
+        max(case when value_rank = {{ name }}_floor + 1 then valid_days end) as {{ name }}_low,
+        max(case when value_rank = {{ name }}_floor + 2 then valid_days end) as {{ name }}_high,
+        max({{ name }}_fraction) as {{ name }}_fraction{{ ',' if not loop.last }}
         {% endfor %}
-    from ranked
+    from positioned
     where {% for name, q in quantiles %}
-        value_rank between floor((value_count - 1) * {{ q }}) + 1 and floor((value_count - 1) * {{ q }}) + 2
+        value_rank between {{ name }}_floor + 1 and {{ name }}_floor + 2
         {{ 'or' if not loop.last }}
         {% endfor %}
     group by period_type, period_start, slice, slice_value, measure
@@ -146,12 +187,11 @@ aggregated as (
         {% endfor %}
     from counted
     left join quantiled
-        on counted.period_type = quantiled.period_type
-        and counted.period_start = quantiled.period_start
-        and counted.slice = quantiled.slice
-        and counted.slice_value is not distinct from quantiled.slice_value
+        on {{ same_period_slice('counted', 'quantiled') }}
 
 ),
+
+{% endif %}
 
 first_periods as (
 
@@ -208,10 +248,7 @@ dense as (
         coalesce(aggregated.lead_to_cash_invalid_count, 0) as lead_to_cash_invalid_count
     from spine
     left join aggregated
-        on spine.period_type = aggregated.period_type
-        and spine.period_start = aggregated.period_start
-        and spine.slice = aggregated.slice
-        and spine.slice_value is not distinct from aggregated.slice_value
+        on {{ same_period_slice('spine', 'aggregated') }}
 
 ),
 

@@ -328,10 +328,7 @@ measured as (
         coalesce(signing.signing_invalid_count, 0) as signing_invalid_count
     from levels
     left join signing
-        on levels.period_type = signing.period_type
-        and levels.period_start = signing.period_start
-        and levels.slice = signing.slice
-        and levels.slice_value is not distinct from signing.slice_value
+        on {{ same_period_slice('levels', 'signing') }}
 
 ),
 

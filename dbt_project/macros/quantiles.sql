@@ -1,0 +1,45 @@
+{#- Exact continuous quantiles of many groups (kpi_sales_cycle) can be computed two ways, with the
+    same result (linear interpolation between the closest ranks, as quantile_cont / percentile_cont):
+
+    - 'aggregate': quantile aggregates, one pass. Fast, but every value of every group is held in
+      memory until the groups are complete: about 24 bytes per value on DuckDB, where a hash
+      aggregate cannot spill such state (3 GB are too little at 10 million orders).
+    - 'rank': ranks from a window sort, which spills to disk. Ten times slower where the values fit.
+
+    choose_quantile_method() returns the one to use. var('quantile_method') forces 'aggregate' or
+    'rank'; by default ('auto'), DuckDB counts the values at run time (`relation` is built by then)
+    and takes the aggregates when `copies` times that many values, at var('quantile_bytes_per_value')
+    (default 24, measured on DuckDB 2.0) each, need at most half of the connection's memory_limit
+    (the other half stays for a model built beside it). The other engines rank. -#}
+
+{% macro choose_quantile_method(relation, where, copies) -%}
+    {%- set forced = var('quantile_method', 'auto') -%}
+    {%- if forced not in ('auto', 'aggregate', 'rank') -%}
+        {{ exceptions.raise_compiler_error("var quantile_method must be auto, aggregate or rank, got '" ~ forced ~ "'") }}
+    {%- endif -%}
+    {{ return(adapter.dispatch('choose_quantile_method', 'salespulse')(relation, where, copies, forced)) }}
+{%- endmacro %}
+
+{% macro default__choose_quantile_method(relation, where, copies, forced) -%}
+    {%- if forced == 'aggregate' -%}
+        {{ exceptions.raise_compiler_error("quantile_method 'aggregate' is implemented on DuckDB only") }}
+    {%- endif -%}
+    {{ return('rank') }}
+{%- endmacro %}
+
+{% macro duckdb__choose_quantile_method(relation, where, copies, forced) -%}
+    {%- if forced != 'auto' -%}
+        {{ return(forced) }}
+    {%- endif -%}
+    {#- parsing, or compiling against a warehouse where it is not built yet -#}
+    {%- if not execute or load_relation(relation) is none -%}
+        {{ return('rank') }}
+    {%- endif -%}
+    {%- set sql -%}
+        select count(*) * {{ copies }} * {{ var('quantile_bytes_per_value', 24) }} <= parse_formatted_bytes(current_setting('memory_limit')) / 2
+        from {{ relation }}
+        where {{ where }}
+    {%- endset -%}
+    {%- set fits = run_query(sql).columns[0].values()[0] -%}
+    {{ return('aggregate' if fits else 'rank') }}
+{%- endmacro %}
