@@ -344,6 +344,8 @@ def refresh(workdir: Path, landing: Path, as_of: dt.date, label: str) -> dict:
     out.update(warehouse_sizes(build, reporting))
     out["stages_progress"] = stages_from_progress(m.stderr_lines, m.wall_s)
     out["peak_rss_by_step"] = peak_rss_by_step(m.stderr_lines, m.rss_samples)
+    # the CLI's progress lines as they arrived (seconds since start): where a stage spent its time
+    out["progress_lines"] = [[round(t, 2), x] for t, x in m.stderr_lines if PROGRESS_RE.match(x)]
     log(f"{label}: peak RSS by step: "
         + ", ".join(f"{k} {v / GIB:.2f} GiB" for k, v in out["peak_rss_by_step"].items()))
     for _, x in m.stderr_lines:  # e.g. "dbt: build (as of D; full refresh: <why>) on ..." (how dbt ran)
