@@ -80,3 +80,32 @@ def test_freshness_check_warns_when_stale(tmp_path, days_old, passed):
             == res.description
     assert not empty.passed and "no records" in empty.description
     assert disabled.passed
+
+
+@pytest.mark.parametrize("paid_utc, newest", [
+    # 2024-06-30 15:59 UTC = 23:59 local on the as-of day: fresh, 0 days old
+    ("2024-06-30T15:59:00+00:00", "2024-06-30"),
+    # 2024-06-30 16:00 UTC = 2024-07-01 00:00 local, after the as-of day: ignored, 06-29 is newest
+    ("2024-06-30T16:00:00+00:00", "2024-06-29"),
+])
+def test_freshness_counts_local_days_up_to_the_as_of_day(tmp_path, paid_utc, newest):
+    """The newest record is the newest on or before the as-of day in the reporting time zone
+    (Asia/Shanghai, UTC+8); later records are not evidence of freshness."""
+    import datetime as dt
+
+    from salespulse.assets.raw import freshness_check
+    from salespulse.loader import LoadOptions, connect_build, load_landing
+
+    landing, db = tmp_path / "landing", tmp_path / "build.duckdb"
+    rows = [{**PAY, "payment_id": "p-old", "paid_at": "2024-06-29T03:00:00+00:00"},  # 06-29 11:00 local
+            {**PAY, "payment_id": "p-new", "paid_at": paid_utc}]
+    write_csv(landing / "payments.csv", "payments", rows)
+    load_landing(db, landing, options=LoadOptions(source_system="t"))
+    cfg = load_settings(as_of=dt.date(2024, 6, 30), build_db=db)
+    con = connect_build(db)
+    try:
+        res = freshness_check(con, "payments", cfg)
+    finally:
+        con.close()
+    assert res.metadata["newest"].value == newest
+    assert res.metadata["age_days"].value == (dt.date(2024, 6, 30) - dt.date.fromisoformat(newest)).days

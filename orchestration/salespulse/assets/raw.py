@@ -7,6 +7,9 @@ quarantine stay under ``quarantine_max_share`` of the table, and the contract ho
 loaded. A failed check stops the run before dbt, so the reporting database stays as it was.
 """
 
+import datetime as dt
+from zoneinfo import ZoneInfo
+
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
@@ -110,11 +113,15 @@ def freshness_check(con, name: str, cfg: Settings) -> AssetCheckResult:
         return AssetCheckResult(asset_key=raw_key(name), check_name=FRESHNESS_CHECK, passed=True,
                                 severity=AssetCheckSeverity.WARN, metadata={"disabled": True})
     if TABLES[name].columns[col] == "DATE":
-        day = f"max({col}) filter (where {col} <= ?)"
+        newest = con.execute(f"select max({col}) from raw.{name} where {col} <= ?", [as_of]).fetchone()[0]
     else:
-        day = (f"max(cast(timezone('{cfg.timezone}', {col}) as date)) "
-               f"filter (where cast(timezone('{cfg.timezone}', {col}) as date) <= ?)")
-    newest = con.execute(f"select {day} from raw.{name}", [as_of]).fetchone()[0]
+        # The newest instant before the local midnight that ends the as-of day. Local dates never
+        # go down as instants go up, so its local date is the newest local day; comparing with one
+        # constant spares a time-zone conversion of every row (tens of seconds at 10M orders).
+        zone = ZoneInfo(cfg.timezone)
+        end_of_day = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), zone)
+        latest = con.execute(f"select max({col}) from raw.{name} where {col} < ?", [end_of_day]).fetchone()[0]
+        newest = latest.astimezone(zone).date() if latest is not None else None
     age = (as_of - newest).days if newest is not None else None
     passed = age is not None and age <= limit
     what = "no records" if newest is None else f"newest {col} is {newest} ({age} days before {as_of})"
