@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     from .settings import Settings
 
 
-def _sql_str(value: str) -> str:
+def sql_str(value: str) -> str:
+    """``value`` as a SQL string literal."""
     return "'" + value.replace("'", "''") + "'"
 
 
@@ -35,7 +36,7 @@ class DuckLimits:
 
     def apply(self, con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
         if self.memory_limit:
-            con.execute(f"set memory_limit = {_sql_str(self.memory_limit)}")
+            con.execute(f"set memory_limit = {sql_str(self.memory_limit)}")
         if self.threads:
             con.execute(f"set threads = {int(self.threads)}")
         return con

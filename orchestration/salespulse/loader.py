@@ -34,7 +34,7 @@ import duckdb
 
 from . import faults
 from .contract import LANDING_SUFFIXES, METADATA_COLUMNS, TABLES, RawTable
-from .duck import DuckLimits
+from .duck import DuckLimits, sql_str
 
 log = logging.getLogger("salespulse.loader")
 
@@ -149,10 +149,6 @@ class TableLoad:
 
 def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
-
-
-def sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def file_sha256(path: Path) -> str:
