@@ -34,7 +34,7 @@ def test_limits_are_applied_to_file_and_in_memory_connections(tmp_path):
 def test_limits_come_from_the_settings(tmp_path):
     limits = DuckLimits.of(Settings(duckdb_memory_limit="2GB", duckdb_threads=2))
     assert limits == DuckLimits("2GB", 2)
-    assert DuckLimits.of(Settings()).memory_limit == "3GB"  # the documented default
+    assert DuckLimits.of(Settings()).memory_limit == "2GB"  # the documented default
     con = connect(limits=DuckLimits())  # no limits: DuckDB's defaults stay
     try:
         default = _setting(con, "memory_limit")

@@ -378,13 +378,11 @@ def test_lead_to_cash(marts):
 
 
 # --------------------------------------------------------------------------- quantile methods
-@pytest.fixture(scope="module")
-def cycle_by_rank(marts):
-    """kpi_sales_cycle rebuilt on the same build warehouse by the other exact method.
+COMPILED_CYCLE = "compiled/salespulse/models/marts/kpi/kpi_sales_cycle.sql"
 
-    At this size DuckDB's 'auto' takes quantile aggregates (macros/quantiles.sql); with
-    quantile_bytes_per_value so large that no value fits in memory, 'auto' must rank instead.
-    Returns (mart, compiled SQL of the refresh, compiled SQL of the rebuild)."""
+
+def _rebuild_cycle(build_db, target, extra_vars):
+    """``dbt run -s kpi_sales_cycle`` on ``build_db`` with ``extra_vars``; (mart, compiled SQL)."""
     import json
     import os
     import subprocess
@@ -392,33 +390,58 @@ def cycle_by_rank(marts):
     from pathlib import Path
 
     from salespulse.environ import temporary_environ
-    from salespulse.project import DBT_PROJECT_DIR, dbt_env, run_target_dir
+    from salespulse.project import DBT_PROJECT_DIR, dbt_env
     from salespulse.settings import load_settings
 
-    build_db = marts["build_db"]
     with temporary_environ({"SALESPULSE_FISCAL_YEAR_START_MONTH": "4", "SALESPULSE_KPI__FUNNEL_MATURITY_DAYS": "30"}):
         settings = load_settings(build_db=build_db, as_of=AS_OF)
-    compiled = "compiled/salespulse/models/marts/kpi/kpi_sales_cycle.sql"
-    refresh_sql = (run_target_dir(settings) / compiled).read_text()
-    target = build_db.parent / "dbt-rank"
     dbt = Path(sys.executable).with_name("dbt")
     out = subprocess.run(
         [str(dbt), "run", "--select", "kpi_sales_cycle",
-         "--vars", json.dumps({**settings.dbt_cli_vars(), "quantile_bytes_per_value": 10**15}),
+         "--vars", json.dumps({**settings.dbt_cli_vars(), **extra_vars}),
          "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
          "--target-path", str(target), "--log-path", str(target)],
         cwd=DBT_PROJECT_DIR, env={**os.environ, **dbt_env(settings)}, capture_output=True, text=True, timeout=600,
     )
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
-    mart = query(build_db, "select * from marts.kpi_sales_cycle")
-    return mart, refresh_sql, (target / compiled).read_text()
+    return query(build_db, "select * from marts.kpi_sales_cycle"), (target / COMPILED_CYCLE).read_text()
 
 
-def test_both_quantile_methods_give_the_hand_worked_quantiles(marts, cycle_by_rank):
-    ranked, refresh_sql, rank_sql = cycle_by_rank
-    assert "quantile_cont(" in refresh_sql and "row_number()" not in refresh_sql  # the refresh: aggregates
-    assert "row_number()" in rank_sql and "quantile_cont(" not in rank_sql  # the rebuild: ranks
-    for mart in (marts["kpi_sales_cycle"], ranked):
+@pytest.fixture(scope="module")
+def cycle_by_method(marts):
+    """kpi_sales_cycle by each exact quantile method, on the same build warehouse.
+
+    At this size DuckDB's 'auto' takes quantile aggregates (macros/quantiles.sql); with
+    quantile_bytes_per_value so large that no value fits in memory, 'auto' must rank.
+    Returns {method: (mart, compiled SQL)}."""
+    from salespulse.environ import temporary_environ
+    from salespulse.project import run_target_dir
+    from salespulse.settings import load_settings
+
+    build_db = marts["build_db"]
+    with temporary_environ({"SALESPULSE_FISCAL_YEAR_START_MONTH": "4", "SALESPULSE_KPI__FUNNEL_MATURITY_DAYS": "30"}):
+        settings = load_settings(build_db=build_db, as_of=AS_OF)
+    out = {"aggregate": (marts["kpi_sales_cycle"], (run_target_dir(settings) / COMPILED_CYCLE).read_text())}
+    out["rank"] = _rebuild_cycle(build_db, build_db.parent / "dbt-rank", {"quantile_bytes_per_value": 10**15})
+    return out
+
+
+def _same_mart(a, b):
+    keys = ["period_type", "period_start", "slice", "slice_value"]
+    a = a.sort_values(keys, na_position="first").reset_index(drop=True)
+    b = b.sort_values(keys, na_position="first").reset_index(drop=True)
+    b["period_start"] = b["period_start"].astype(a["period_start"].dtype)
+    b["period_end"] = b["period_end"].astype(a["period_end"].dtype)
+    pd.testing.assert_frame_equal(a, b[a.columns], check_dtype=False, rtol=1e-12)
+
+
+def test_every_quantile_method_gives_the_hand_worked_quantiles(cycle_by_method):
+    sql = {method: compiled for method, (_, compiled) in cycle_by_method.items()}
+    # the refresh took aggregates; the rebuild without memory for them ranks, by the group key's hash
+    assert "quantile_cont(" in sql["aggregate"] and "row_number()" not in sql["aggregate"]
+    assert "row_number() over (partition by group_hash order by valid_days)" in sql["rank"]
+    assert "quantile_cont(" not in sql["rank"]
+    for mart, _ in cycle_by_method.values():
         jan = _row(mart, "month", "2024-01-01")
         assert jan["response_time_median_days"] == pytest.approx(0.5625)
         assert jan["response_time_p90_days"] == pytest.approx(0.9125)
@@ -431,9 +454,72 @@ def test_both_quantile_methods_give_the_hand_worked_quantiles(marts, cycle_by_ra
         assert r2["delivery_time_median_days"] == pytest.approx(2.5)
         assert r2["delivery_time_p90_days"] == pytest.approx(3.7)
     # and every other cell agrees: same rows, same values
-    keys = ["period_type", "period_start", "slice", "slice_value"]
-    a = marts["kpi_sales_cycle"].sort_values(keys, na_position="first").reset_index(drop=True)
-    b = ranked.sort_values(keys, na_position="first").reset_index(drop=True)
-    b["period_start"] = b["period_start"].astype(a["period_start"].dtype)
-    b["period_end"] = b["period_end"].astype(a["period_end"].dtype)
-    pd.testing.assert_frame_equal(a, b[a.columns], check_dtype=False, rtol=1e-12)
+    _same_mart(cycle_by_method["aggregate"][0], cycle_by_method["rank"][0])
+
+
+@pytest.mark.parametrize("method", ["aggregate", "rank"])
+def test_both_quantile_methods_equal_numpy_on_many_values_with_ties_and_zeros(marts, tmp_path, method):
+    """Each quantile method against numpy's linear quantiles, on 24,000 synthetic durations.
+
+    A copy of the build warehouse gets a synthetic int_cycle_durations: per rep and month of
+    January - March 2024, about 2,700 values per measure (zeros, whole days with many ties,
+    log-normal fractions from seconds to years, a few negative = invalid), so that groups span
+    wide ranges and wanted ranks fall inside runs of equal values."""
+    import shutil
+
+    import duckdb
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    n = 24_000
+    kind = rng.choice(3, size=n, p=[0.08, 0.32, 0.60])
+    days = np.where(kind == 0, 0.0, np.where(kind == 1, rng.integers(1, 31, size=n).astype(float),
+                                              rng.lognormal(mean=0.0, sigma=2.5, size=n)))
+    invalid = rng.random(n) < 0.02
+    days = np.where(invalid, -days - 1.0, days)
+    reps = rng.choice(["r1", "r2", "r3"], size=n)
+    frame = pd.DataFrame({
+        "measure": rng.choice(["response_time", "signing_time", "delivery_time"], size=n),
+        "event_id": [f"e{i}" for i in range(n)],
+        "rep_id": reps,
+        "team_id": np.where(reps == "r3", "t2", "t1"),
+        "duration_days": days,
+        "is_invalid": invalid,
+        "end_on": pd.to_datetime("2024-01-01") + pd.to_timedelta(rng.integers(0, 91, size=n), unit="D"),
+    })
+    build_db = tmp_path / "build.duckdb"
+    shutil.copyfile(marts["build_db"], build_db)
+    con = duckdb.connect(str(build_db))
+    try:
+        con.register("synthetic", frame)
+        con.execute("create or replace table intermediate.int_cycle_durations as "
+                    "select measure, event_id, rep_id, team_id, duration_days, is_invalid, "
+                    "cast(end_on as date) as end_on "
+                    "from synthetic")
+    finally:
+        con.close()
+    mart, compiled = _rebuild_cycle(build_db, tmp_path / "dbt", {"quantile_method": method})
+    assert ("quantile_cont(" in compiled) == (method == "aggregate")
+
+    valid = frame[~frame["is_invalid"]].copy()
+    month = valid["end_on"].dt.to_period("M").dt.start_time
+    groups = {
+        ("month", "company"): [month], ("month", "rep"): [month, valid["rep_id"]],
+        ("month", "team"): [month, valid["team_id"]],
+        ("quarter", "company"): [valid["end_on"].dt.to_period("Q").dt.start_time],  # fiscal Q4 = Jan - Mar
+        ("year", "rep"): [valid["rep_id"]],  # all in fiscal year 2023 (April 2023 - March 2024)
+    }
+    checked = 0
+    for (grain, slice_), by in groups.items():
+        for keys, part in valid.groupby([*by, valid["measure"]]):
+            *group, measure = keys if isinstance(keys, tuple) else (keys,)
+            start = "2023-04-01" if grain == "year" else str(group[0])[:10]
+            value = None if slice_ == "company" else group[-1]
+            row = _row(mart, grain, start, slice_, value)
+            values = part["duration_days"].to_numpy()
+            assert int(row[f"{measure}_count"]) == len(values)
+            for name, q in (("median", 0.5), ("p90", 0.9)):
+                want = np.quantile(values, q, method="linear")
+                assert row[f"{measure}_{name}_days"] == pytest.approx(want, rel=1e-12, abs=1e-12), (grain, keys, name)
+                checked += 1
+    assert checked == 2 * 3 * (3 + 9 + 6 + 1 + 3)

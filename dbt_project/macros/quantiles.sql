@@ -4,7 +4,11 @@
     - 'aggregate': quantile aggregates, one pass. Fast, but every value of every group is held in
       memory until the groups are complete: about 24 bytes per value on DuckDB, where a hash
       aggregate cannot spill such state (3 GB are too little at 10 million orders).
-    - 'rank': ranks from a window sort, which spills to disk. Ten times slower where the values fit.
+    - 'rank': ranks from a window sort, which spills to disk. Several times slower where the values
+      fit. On DuckDB the sort is partitioned by a 64-bit hash of the group key (group_hash_key),
+      so it sorts 16 bytes a value instead of five strings and a double, and the values at the
+      wanted ranks are picked by an equi-join on (hash, rank). kpi_sales_cycle at 1M orders:
+      7.0 s under a 300 MB limit, where the string-keyed sort took 11.7 s under 600 MB.
 
     choose_quantile_method() returns the one to use. var('quantile_method') forces 'aggregate' or
     'rank'; by default ('auto'), DuckDB counts the values at run time (`relation` is built by then)
@@ -43,3 +47,30 @@
     {%- set fits = run_query(sql).columns[0].values()[0] -%}
     {{ return('aggregate' if fits else 'rank') }}
 {%- endmacro %}
+
+{#- The partition key of the rank path: on DuckDB one 64-bit hash of `columns` (NULLs hash alike,
+    so the company slice's NULL slice_value matches itself), which the model checks for collisions
+    among its groups (a collision fails the build, never merges two groups); elsewhere none, and
+    the model partitions by the columns. -#}
+{% macro group_hash_key(columns) -%}
+    {{ return(adapter.dispatch('group_hash_key', 'salespulse')(columns)) }}
+{%- endmacro %}
+
+{% macro default__group_hash_key(columns) -%}
+    {{ return(none) }}
+{%- endmacro %}
+
+{% macro duckdb__group_hash_key(columns) -%}
+    {{ return('hash(' ~ columns | join(', ') ~ ')') }}
+{%- endmacro %}
+
+{#- `not materialized` for a CTE read by several others where the engine would otherwise write it
+    out whole (DuckDB materializes a CTE referenced twice; PostgreSQL takes the hint too). Spark
+    inlines CTEs and has no such keyword. -#}
+{% macro cte_not_materialized() -%}
+    {{ return(adapter.dispatch('cte_not_materialized', 'salespulse')()) }}
+{%- endmacro %}
+
+{% macro default__cte_not_materialized() -%}not materialized{%- endmacro %}
+
+{% macro spark__cte_not_materialized() -%}{%- endmacro %}

@@ -1,6 +1,6 @@
 """Opening DuckDB: every connection of a refresh gets the same memory cap and thread count.
 
-``duckdb_memory_limit`` (default 3GB) caps each database instance; DuckDB spills sorts, joins and
+``duckdb_memory_limit`` (default 2GB) caps each database instance; DuckDB spills sorts, joins and
 aggregates to disk beyond it. The loader and dbt set it on the build warehouse; the steps after dbt
 (CLV fit, mart checks, publication, semantic snapshot) open their own connections through
 :func:`connect` so that none of them runs uncapped.

@@ -127,8 +127,9 @@ class Settings(BaseSettings):
         "(uniqueness on every row; the loader's SQL contract rules always see every row); 0 = every row",
     )
     duckdb_memory_limit: str = Field(
-        "3GB", description="memory_limit of every DuckDB connection of a refresh (loader, dbt, checks); "
-        "DuckDB spills to disk beyond it"
+        "2GB", description="memory_limit of every DuckDB connection of a refresh (loader, dbt, checks); "
+        "DuckDB spills to disk beyond it. 2GB keeps the refresh's process tree under 4 GB at 10 million "
+        "orders (DuckDB's cap plus dbt's and the orchestrator's Python)"
     )
     duckdb_threads: int | None = Field(None, ge=1, description="DuckDB threads (default: all cores)")
     full_refresh: bool = Field(

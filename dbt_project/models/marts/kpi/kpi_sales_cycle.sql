@@ -17,7 +17,7 @@
 
 with
 
-durations as (
+durations as {{ cte_not_materialized() }} (
 
     select * from {{ ref('int_cycle_durations') }}
 
@@ -29,7 +29,7 @@ periods as (
 
 ),
 
-valued as (
+valued as {{ cte_not_materialized() }} (
 
     select
         measure,
@@ -43,13 +43,16 @@ valued as (
 
 ),
 
-bucketed as (
+bucketed as {{ cte_not_materialized() }} (
 
     {{ bucket_by_grain('valued', 'end_on', grains) }}
 
 ),
 
-sliced as (
+{#- `sliced` is read by several passes below (and so are the CTEs it reads): each pass streams it
+    again from int_cycle_durations, rather than writing it out (216 million rows at 10 million
+    orders) -#}
+sliced as {{ cte_not_materialized() }} (
 
     {{ slice_rows('bucketed', slices) }}
 
@@ -83,7 +86,10 @@ counted as (
 {#- Median and p90 as continuous quantiles (quantile_cont / percentile_cont): with the n valid
     values of a group sorted, h = (n - 1) * q, the value at rank floor(h) + 1 plus
     (h - floor(h)) times the step to the next one. 'aggregate' took them from quantile aggregates
-    in `counted`; 'rank' takes them from row ranks (macros/quantiles.sql says which and why). -#}
+    in `counted`; 'rank' finds the values at those ranks (quantile_points) and interpolates
+    (quantiled). macros/quantiles.sql says which method is used and why. -#}
+{% set group_columns = ['period_type', 'period_start', 'slice', 'slice_value', 'measure'] %}
+{% set group_hash = group_hash_key(group_columns) %}
 {% if method == 'aggregate' %}
 
 aggregated as (
@@ -102,17 +108,109 @@ aggregated as (
 
 {% else %}
 
+{% if group_hash %}
+
+{#- the n of every group and measure (from `counted`) and the wanted ranks: floor(h) + 1 and + 2 -#}
+positioned as (
+
+    {% for m in measures %}
+    select
+        {{ group_columns[:-1] | join(', ') }},
+        '{{ m }}' as measure,
+        {% for name, q in quantiles %}
+        cast(floor(({{ m }}_count - 1) * {{ q }}) as bigint) as {{ name }}_floor,
+        cast(({{ m }}_count - 1) * {{ q }} - floor(({{ m }}_count - 1) * {{ q }}) as {{ type_double() }}) as {{ name }}_fraction{{ ',' if not loop.last }}
+        {% endfor %}
+    from counted
+    where {{ m }}_count > 0
+    {{ 'union all' if not loop.last }}
+    {% endfor %}
+
+),
+
+{#- the sort is partitioned by one 64-bit hash of the group key: the only payload is the value -#}
+keyed as (
+
+    select
+        positioned.*,
+        {{ group_hash }} as group_hash,
+        -- 1 for every group unless two groups share a hash: then the build fails (quantile_points)
+        count(*) over (partition by {{ group_hash }}) as groups_with_hash
+    from positioned
+
+),
+
 ranked as (
 
     select
-        period_type,
-        period_start,
-        slice,
-        slice_value,
-        measure,
+        group_hash,
+        valid_days,
+        row_number() over (partition by group_hash order by valid_days) as value_rank
+    from (
+        select {{ group_hash }} as group_hash, valid_days
+        from sliced
+        where valid_days is not null
+            and measure in ({% for m in measures %}'{{ m }}'{{ ', ' if not loop.last }}{% endfor %})
+    ) as hashed_values
+
+),
+
+-- at most four ranks a group: an equi-join picks their values out of the ranked ones
+wanted_ranks as (
+
+    {% for name, q in quantiles %}
+    {% set outer_last = loop.last %}
+    {% for step in [1, 2] %}
+    select group_hash, {{ name }}_floor + {{ step }} as value_rank from keyed
+    {{ 'union' if not (loop.last and outer_last) }}
+    {% endfor %}
+    {% endfor %}
+
+),
+
+wanted_values as (
+
+    select
+        ranked.group_hash,
+        ranked.value_rank,
+        ranked.valid_days
+    from ranked
+    inner join wanted_ranks
+        on ranked.group_hash = wanted_ranks.group_hash
+        and ranked.value_rank = wanted_ranks.value_rank
+
+),
+
+quantile_points as (
+
+    select
+        {% for c in group_columns %}keyed.{{ c }},{% endfor %}
+        {% for name, q in quantiles %}
+        max(case when wanted_values.value_rank = keyed.{{ name }}_floor + 1 then wanted_values.valid_days end) as {{ name }}_low,
+        max(case when wanted_values.value_rank = keyed.{{ name }}_floor + 2 then wanted_values.valid_days end) as {{ name }}_high,
+        -- the collision check sits in a column the mart uses, so that it is never pruned
+        max(case
+            when keyed.groups_with_hash > 1 then error(
+                'kpi_sales_cycle: two groups share a 64-bit key hash; rebuild with --vars "{quantile_method: aggregate}"')
+            else keyed.{{ name }}_fraction
+        end) as {{ name }}_fraction{{ ',' if not loop.last }}
+        {% endfor %}
+    from keyed
+    inner join wanted_values
+        on keyed.group_hash = wanted_values.group_hash
+    group by {% for c in group_columns %}keyed.{{ c }}{{ ', ' if not loop.last }}{% endfor %}
+
+),
+
+{% else %}
+
+ranked as (
+
+    select
+        {{ group_columns | join(', ') }},
         valid_days,
         -- the same partition and order for both: one sort (Spark cannot extend a named window)
-        {% set value_order = 'partition by period_type, period_start, slice, slice_value, measure order by valid_days' %}
+        {% set value_order = 'partition by ' ~ group_columns | join(', ') ~ ' order by valid_days' %}
         row_number() over ({{ value_order }}) as value_rank,
         count(*) over (
             {{ value_order }} rows between unbounded preceding and unbounded following
@@ -123,7 +221,7 @@ ranked as (
 
 ),
 
-positioned as (
+ranked_positioned as (
 
     select
         ranked.*,
@@ -138,24 +236,22 @@ positioned as (
 quantile_points as (
 
     select
-        period_type,
-        period_start,
-        slice,
-        slice_value,
-        measure,
+        {{ group_columns | join(', ') }},
         {% for name, q in quantiles %}
         max(case when value_rank = {{ name }}_floor + 1 then valid_days end) as {{ name }}_low,
         max(case when value_rank = {{ name }}_floor + 2 then valid_days end) as {{ name }}_high,
         max({{ name }}_fraction) as {{ name }}_fraction{{ ',' if not loop.last }}
         {% endfor %}
-    from positioned
+    from ranked_positioned
     where {% for name, q in quantiles %}
         value_rank between {{ name }}_floor + 1 and {{ name }}_floor + 2
         {{ 'or' if not loop.last }}
         {% endfor %}
-    group by period_type, period_start, slice, slice_value, measure
+    group by {{ group_columns | join(', ') }}
 
 ),
+
+{% endif %}
 
 quantiled as (
 
