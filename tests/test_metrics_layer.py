@@ -18,7 +18,7 @@ import pytest
 from salespulse import metrics as M
 from salespulse.demo import generate_demo
 
-from conftest import run_refresh
+from conftest import query, run_refresh
 
 REPO = Path(__file__).resolve().parents[1]
 DBT_DIR = REPO / "dbt_project"
@@ -230,6 +230,26 @@ def test_conversion_metric_agrees_with_cohort_rate_when_events_are_ordered(demo)
     gap = (conv["lead_to_won_conversion"].astype(float).fillna(0) - conv["lead_to_won_rate"].astype(float)).abs()
     if disordered == 0:
         assert (gap < 1e-9).all(), conv[gap >= 1e-9]
+
+
+def test_snapshot_holds_only_the_columns_the_semantic_models_read(demo):
+    """fct_orders keeps the reporting-currency amount, keys, dates and slices its measures and
+    dimensions name; the source-currency amount, cost and fx rate (read by no semantic model) and
+    PII are left in the build warehouse. The time spine is copied whole."""
+    _, _, tmp = demo
+    sql = "select column_name from information_schema.columns where table_schema = ? and table_name = ?"
+
+    def columns(db, schema, table):
+        return {r[0] for r in query(db, sql, [schema, table]).itertuples(index=False)}
+
+    snapshot, build = tmp / "warehouse" / M.SNAPSHOT_NAME, tmp / "warehouse" / "build.duckdb"
+    orders = columns(snapshot, "marts", "fct_orders")
+    assert {"order_id", "customer_id", "signed_on", "amount_rpt", "gross_profit_rpt", "is_live", "rep_id",
+            "team_id", "customer_acquisition_channel", "customer_order_number", "status"} <= orders
+    assert not orders & {"amount", "cost", "fx_rate", "currency", "signed_at"}
+    assert {"amount", "cost", "fx_rate"} <= columns(build, "marts", "fct_orders")
+    assert "customer_name" not in columns(snapshot, "marts", "dim_customer")
+    assert columns(snapshot, "marts", "metricflow_time_spine") == columns(build, "marts", "metricflow_time_spine")
 
 
 def test_cli_queries_the_snapshot_read_only_while_the_build_is_locked(demo, capsys):

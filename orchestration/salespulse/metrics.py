@@ -25,6 +25,7 @@ import datetime as dt
 import fnmatch
 import json
 import os
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -107,6 +108,72 @@ def _relations(semantic_manifest: dict) -> list[tuple[str, str, str]]:
     return sorted(rels)
 
 
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _column_refs(con: duckdb.DuckDBPyConnection, expr: str) -> set[str] | None:
+    """Names of the columns an SQL expression reads (DuckDB's parser); None if it does not parse."""
+    tree = json.loads(con.execute("select json_serialize_sql(?)", [f"select {expr}"]).fetchone()[0])
+    if tree.get("error"):
+        return None
+    found: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("class") == "COLUMN_REF":
+                found.add(node["column_names"][-1])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(tree)
+    return found
+
+
+def _used_columns(semantic_manifest: dict) -> dict[tuple[str, str], set[str] | None]:
+    """{(schema, table): names the semantic models may read from it} (None: every column).
+
+    Every ``expr``, ``name``, ``agg_time_dimension`` and ``window_groupings`` string of a semantic
+    model counts (names that are no column of the table are dropped later): generous, so that a
+    MetricFlow query never misses a column. An expression DuckDB cannot parse keeps the whole table.
+    """
+    con = duckdb.connect()
+    try:
+        used: dict[tuple[str, str], set[str] | None] = {}
+        for sm in semantic_manifest["semantic_models"]:
+            key = (sm["node_relation"]["schema_name"], sm["node_relation"]["alias"])
+            cols: set[str] | None = set() if used.get(key, set()) is not None else None
+            for text in _texts([sm.get(part) for part in ("dimensions", "measures", "entities", "defaults")]):
+                refs = {text} if _IDENTIFIER.fullmatch(text) else _column_refs(con, text)
+                if refs is None or cols is None:
+                    cols = None
+                    break
+                cols |= refs | {text}
+            used[key] = cols
+        return used
+    finally:
+        con.close()
+
+
+def _texts(node: Any) -> list[str]:
+    """Every ``expr``, ``name`` and ``agg_time_dimension`` string and ``window_groupings`` item in ``node``."""
+    out: list[str] = []
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k in ("expr", "name", "agg_time_dimension") and isinstance(v, str):
+                out.append(v)
+            elif k == "window_groupings" and isinstance(v, list):
+                out.extend(x for x in v if isinstance(x, str))
+            else:
+                out.extend(_texts(v))
+    elif isinstance(node, list):
+        for v in node:
+            out.extend(_texts(v))
+    return out
+
+
 # --------------------------------------------------------------------------- snapshot
 @dataclass
 class Snapshot:
@@ -121,13 +188,16 @@ def publish_semantic_snapshot(
     """Copy the tables the semantic models read from ``build_db`` into ``out_path`` (atomically).
 
     Call it after a successful publication; ``build_db`` is opened read-only. The snapshot holds
-    each ``<schema>.<table>`` under its own name (PII columns dropped) and the semantic manifest
-    in ``_semantic_manifest`` so that queries use the definitions the data was built with.
+    each ``<schema>.<table>`` under its own name and the semantic manifest in ``_semantic_manifest``
+    so that queries use the definitions the data was built with. Only the columns the semantic
+    models reference are copied (:func:`_used_columns`; the time spine whole), never PII columns:
+    at 10 million orders the facts are most of the refresh's after-dbt time.
     """
     from .publish import atomic_duckdb_copy
 
     text = Path(semantic_manifest or ensure_semantic_manifest()).read_text(encoding="utf-8")
     relations = _relations(json.loads(text))
+    used = _used_columns(json.loads(text))
     published_at = dt.datetime.now(dt.UTC)
     counts: dict[str, int] = {}
     with atomic_duckdb_copy(build_db, out_path, limits=limits) as con:
@@ -137,7 +207,8 @@ def publish_semantic_snapshot(
                 "and table_schema = ? and table_name = ? order by ordinal_position", [schema, table]).fetchall()]
             if not cols:
                 raise RuntimeError(f"semantic snapshot: {schema}.{table} is missing from {build_db}")
-            keep = ", ".join(quote(c) for c in cols if c not in PII_COLUMNS)
+            wanted = used.get((schema, table))
+            keep = ", ".join(quote(c) for c in cols if c not in PII_COLUMNS and (wanted is None or c in wanted))
             con.execute(f"create schema if not exists out.{quote(schema)}")
             con.execute(f"create table out.{quote(schema)}.{quote(table)} as "
                         f"select {keep} from build.{quote(schema)}.{quote(table)}")
