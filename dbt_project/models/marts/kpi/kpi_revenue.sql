@@ -85,7 +85,7 @@ sliced as {{ cte_not_materialized() }} (
 
 ),
 
-aggregated as (
+summed as (
 
     select
         period_type,
@@ -94,12 +94,70 @@ aggregated as (
         slice_value,
         sum(booking_rpt) as bookings,
         count(order_id) as orders,
-        count(distinct case when order_id is not null then customer_id end) as ordering_customers,
         sum(payment_rpt) as cash_collected,
         sum(gross_profit_rpt) as known_gross_profit,
         sum(is_gross_profit_missing) as orders_missing_gross_profit
     from sliced
     group by period_type, period_start, slice, slice_value
+
+),
+
+{#- Distinct ordering customers in two plain aggregates (the distinct pairs, then their count)
+    rather than count(distinct ...) per group: DuckDB spills a plain hash aggregate, where the
+    distinct state of every group ran out of a 2 GB memory limit at 10 million orders. They read
+    the live orders through their own slicing: a second reader of `sliced` made DuckDB buffer it. -#}
+order_customers as {{ cte_not_materialized() }} (
+
+    select
+        signed_on as event_on,
+        customer_id,
+        team_id,
+        rep_id,
+        customer_region,
+        customer_acquisition_channel,
+        customer_segment
+    from {{ ref('fct_orders') }}
+    where is_live
+        and customer_id is not null
+
+),
+
+order_customers_bucketed as {{ cte_not_materialized() }} (
+
+    {{ bucket_by_grain('order_customers', 'event_on', grains) }}
+
+),
+
+order_customers_sliced as {{ cte_not_materialized() }} (
+
+    {{ slice_rows('order_customers_bucketed', slices) }}
+
+),
+
+ordering_customers as (
+
+    select
+        period_type,
+        period_start,
+        slice,
+        slice_value,
+        count(*) as ordering_customers
+    from (
+        select distinct period_type, period_start, slice, slice_value, customer_id
+        from order_customers_sliced
+    ) as period_customers
+    group by period_type, period_start, slice, slice_value
+
+),
+
+aggregated as (
+
+    select
+        summed.*,
+        coalesce(ordering_customers.ordering_customers, 0) as ordering_customers
+    from summed
+    left join ordering_customers
+        on {{ same_period_slice('summed', 'ordering_customers') }}
 
 ),
 
