@@ -102,10 +102,11 @@ summed as (
 
 ),
 
-{#- Distinct ordering customers in two plain aggregates (the distinct pairs, then their count)
-    rather than count(distinct ...) per group: DuckDB spills a plain hash aggregate, where the
-    distinct state of every group ran out of a 2 GB memory limit at 10 million orders. They read
-    the live orders through their own slicing: a second reader of `sliced` made DuckDB buffer it. -#}
+{#- Distinct ordering customers as distinct (period, slice, customer) rows, then their count,
+    one grain and slice at a time: one count(distinct ...) per group, and one distinct over all 18
+    copies (79 million pairs), each ran out of a 2 GB memory limit at 10 million orders (a hash
+    table of them all at once); 18 smaller ones fit, in 17 s. They read the live orders through
+    their own slicing: a second reader of `sliced` made DuckDB buffer it. -#}
 order_customers as {{ cte_not_materialized() }} (
 
     select
@@ -136,6 +137,9 @@ order_customers_sliced as {{ cte_not_materialized() }} (
 
 ordering_customers as (
 
+    {% for grain in grains %}
+    {% set last_grain = loop.last %}
+    {% for slice in ['company'] + slices.keys() | list %}
     select
         period_type,
         period_start,
@@ -145,8 +149,13 @@ ordering_customers as (
     from (
         select distinct period_type, period_start, slice, slice_value, customer_id
         from order_customers_sliced
+        where period_type = '{{ grain }}'
+            and slice = '{{ slice }}'
     ) as period_customers
     group by period_type, period_start, slice, slice_value
+    {{ 'union all' if not (loop.last and last_grain) }}
+    {% endfor %}
+    {% endfor %}
 
 ),
 
