@@ -541,6 +541,8 @@ def main(argv: list[str] | None = None) -> int:
             data["meta"].setdefault("merged_from", []).append(str(extra))
             data["meta"]["finished_at"] = max(data["meta"].get("finished_at", ""), more["meta"].get("finished_at", ""))
             data["meta"]["loadavg_at_end"] = more["meta"].get("loadavg_at_end")
+        if args.note:
+            data["meta"]["note"] = args.note
         if len(args.render) > 1:
             data["meta"].setdefault("merged_from", []).insert(0, str(args.render[0]))
             if args.results:
