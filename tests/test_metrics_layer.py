@@ -232,6 +232,22 @@ def test_conversion_metric_agrees_with_cohort_rate_when_events_are_ordered(demo)
         assert (gap < 1e-9).all(), conv[gap >= 1e-9]
 
 
+def test_snapshot_columns_of_a_table_read_by_two_semantic_models_are_their_union(parsed):
+    """A second semantic model on fct_orders adds its columns to the first's, never replaces them."""
+    _, semantic_manifest = parsed
+    manifest = json.loads(semantic_manifest.read_text())
+    key = ("marts", "fct_orders")
+    alone = M._used_columns(manifest)[key]
+    orders = next(sm for sm in manifest["semantic_models"] if sm["node_relation"]["alias"] == "fct_orders")
+    extra = copy.deepcopy(orders)
+    extra.update(name="orders_fx", dimensions=[{"name": "fx_rate", "type": "categorical"}], measures=[],
+                 entities=[], defaults=None)
+    manifest["semantic_models"].append(extra)
+    both = M._used_columns(manifest)[key]
+    assert "amount_rpt" in alone and "fx_rate" not in alone
+    assert both == alone | {"fx_rate"}
+
+
 def test_snapshot_holds_only_the_columns_the_semantic_models_read(demo):
     """fct_orders keeps the reporting-currency amount, keys, dates and slices its measures and
     dimensions name; the source-currency amount, cost and fx rate (read by no semantic model) and

@@ -144,7 +144,9 @@ def _used_columns(semantic_manifest: dict) -> dict[tuple[str, str], set[str] | N
         used: dict[tuple[str, str], set[str] | None] = {}
         for sm in semantic_manifest["semantic_models"]:
             key = (sm["node_relation"]["schema_name"], sm["node_relation"]["alias"])
-            cols: set[str] | None = set() if used.get(key, set()) is not None else None
+            # a table read by several semantic models needs the columns of all of them
+            prior = used.get(key, set())
+            cols: set[str] | None = None if prior is None else set(prior)
             for text in _texts([sm.get(part) for part in ("dimensions", "measures", "entities", "defaults")]):
                 refs = {text} if _IDENTIFIER.fullmatch(text) else _column_refs(con, text)
                 if refs is None or cols is None:
@@ -196,8 +198,9 @@ def publish_semantic_snapshot(
     from .publish import atomic_duckdb_copy
 
     text = Path(semantic_manifest or ensure_semantic_manifest()).read_text(encoding="utf-8")
-    relations = _relations(json.loads(text))
-    used = _used_columns(json.loads(text))
+    manifest = json.loads(text)
+    relations = _relations(manifest)
+    used = _used_columns(manifest)
     published_at = dt.datetime.now(dt.UTC)
     counts: dict[str, int] = {}
     with atomic_duckdb_copy(build_db, out_path, limits=limits) as con:
