@@ -74,3 +74,14 @@
 {% macro default__cte_not_materialized() -%}not materialized{%- endmacro %}
 
 {% macro spark__cte_not_materialized() -%}{%- endmacro %}
+
+{#- Continuous quantile q of n sorted values (numpy "linear", PERCENTILE_CONT): h = (n - 1) * q;
+    the value at rank floor(h) + 1 plus fraction(h) times the step to the next one. Both rank
+    paths of kpi_sales_cycle position their groups with these. -#}
+{% macro rank_floor(n, q) -%}
+    floor(({{ n }} - 1) * {{ q }})
+{%- endmacro %}
+
+{% macro rank_fraction(n, q) -%}
+    cast(({{ n }} - 1) * {{ q }} - floor(({{ n }} - 1) * {{ q }}) as {{ type_double() }})
+{%- endmacro %}

@@ -8,6 +8,7 @@ loaded. A failed check stops the run before dbt, so the reporting database stays
 """
 
 import datetime as dt
+import time
 from zoneinfo import ZoneInfo
 
 from dagster import (
@@ -208,9 +209,13 @@ def raw_tables(context: AssetExecutionContext, settings: SalespulseSettings):
                     "error": r.error or "",
                 },
             )
+            started = time.perf_counter()
             check = contract_check(con, name, r, cfg)
             if not check.passed:
                 progress.report(f"check FAILED: raw.{name}: {check.description}")
+            elif r.batch_rows:
+                rows = sum(r.batch_rows.values())
+                progress.report(f"check: raw.{name} passed ({rows:,} new rows) in {time.perf_counter() - started:.1f}s")
             yield check
             fresh = freshness_check(con, name, cfg)
             if not fresh.passed:

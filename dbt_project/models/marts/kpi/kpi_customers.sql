@@ -17,6 +17,14 @@
     'region': 'region',
     'rep': 'owner_rep_id',
 } -%}
+{#- the slice attributes as the strings the mart shows ('unknown' for a missing one) -#}
+{%- set slice_attributes -%}
+    {% for slice, column in slices.items() -%}
+        coalesce(cast(customers.{{ column }} as {{ type_string() }}), 'unknown') as slice_{{ slice }}
+        {%- if not loop.last %},
+        {% endif %}
+    {%- endfor %}
+{%- endset %}
 
 with
 
@@ -115,9 +123,8 @@ retention as (
 customer_periods as (
 
     -- One row per customer and period within each source, and each flag comes from one source:
-    -- summing the sources' rows per slice gives the counts of one row per customer and period,
-    -- without a hash aggregate over every (period, customer), which ran out of memory at 10
-    -- million orders under the 3 GB cap.
+    -- summing the sources' rows gives the counts of one row per customer and period, without a
+    -- hash aggregate over every (period, customer), which ran out of memory at 10 million orders.
     select * from acquisitions
     union all
     select * from ordering
@@ -128,33 +135,102 @@ customer_periods as (
 
 attributed as (
 
+    -- No attribute is NULL here, so a NULL below can only mean "not grouped by this attribute".
     select
         customer_periods.*,
-        customers.referred_by_customer_id,
-        customers.acquisition_channel,
-        customers.segment,
-        customers.region,
-        customers.owner_rep_id
+        {{ slice_attributes }}
     from customer_periods
     inner join customers
         on customer_periods.customer_id = customers.customer_id
 
 ),
 
-sliced as (
+grouped as (
+
+    -- Every measure but referring_customers is a sum of 0/1 flags, so one pass with a grouping
+    -- set per slice counts them all; the five copies of every (customer, period) row that a
+    -- union of the slices would make, and their distinct-count sort, are gone.
+    select
+        period_type,
+        period_start,
+        {% for slice in slices -%}
+        slice_{{ slice }},
+        {% endfor -%}
+        sum(is_new) as new_customers,
+        sum(is_referred_new) as referred_new_customers,
+        sum(is_at_start) as customers_at_start,
+        sum(is_churned) as churned,
+        sum(is_ordering) as ordering_customers,
+        sum(is_repeat) as repeat_customers
+    from attributed
+    group by grouping sets (
+        (period_type, period_start),
+        {% for slice in slices -%}
+        (period_type, period_start, slice_{{ slice }}){% if not loop.last %},{% endif %}
+        {% endfor -%}
+    )
+
+),
+
+counted as (
 
     select
+        period_type,
+        period_start,
+        case
+            {% for slice in slices -%}
+            when slice_{{ slice }} is not null then '{{ slice }}'
+            {% endfor -%}
+            else 'company'
+        end as slice,
+        coalesce({% for slice in slices %}slice_{{ slice }}{% if not loop.last %}, {% endif %}{% endfor %}) as slice_value,
+        new_customers,
+        referred_new_customers,
+        customers_at_start,
+        churned,
+        ordering_customers,
+        repeat_customers
+    from grouped
+
+),
+
+referrals as (
+
+    -- The referring customers of the new customers, per period and slice: a distinct count, so
+    -- counted apart, over the referred acquisitions only.
+    select
+        acquisitions.period_type,
+        acquisitions.period_start,
+        customers.referred_by_customer_id,
+        {{ slice_attributes }}
+    from acquisitions
+    inner join customers
+        on acquisitions.customer_id = customers.customer_id
+    where acquisitions.is_referred_new = 1
+        and customers.referred_by_customer_id is not null
+
+),
+
+referring as (
+
+    select
+        period_type,
+        period_start,
         'company' as slice,
         cast(null as {{ type_string() }}) as slice_value,
-        attributed.*
-    from attributed
-    {% for slice, column in slices.items() %}
+        count(distinct referred_by_customer_id) as referring_customers
+    from referrals
+    group by period_type, period_start
+    {% for slice in slices %}
     union all
     select
+        period_type,
+        period_start,
         '{{ slice }}' as slice,
-        coalesce(cast({{ column }} as {{ type_string() }}), 'unknown') as slice_value,
-        attributed.*
-    from attributed
+        slice_{{ slice }} as slice_value,
+        count(distinct referred_by_customer_id) as referring_customers
+    from referrals
+    group by period_type, period_start, slice_{{ slice }}
     {% endfor %}
 
 ),
@@ -162,19 +238,20 @@ sliced as (
 aggregated as (
 
     select
-        period_type,
-        period_start,
-        slice,
-        slice_value,
-        sum(is_new) as new_customers,
-        sum(is_referred_new) as referred_new_customers,
-        count(distinct case when is_referred_new = 1 then referred_by_customer_id end) as referring_customers,
-        sum(is_at_start) as customers_at_start,
-        sum(is_churned) as churned,
-        sum(is_ordering) as ordering_customers,
-        sum(is_repeat) as repeat_customers
-    from sliced
-    group by period_type, period_start, slice, slice_value
+        counted.period_type,
+        counted.period_start,
+        counted.slice,
+        counted.slice_value,
+        counted.new_customers,
+        counted.referred_new_customers,
+        coalesce(referring.referring_customers, 0) as referring_customers,
+        counted.customers_at_start,
+        counted.churned,
+        counted.ordering_customers,
+        counted.repeat_customers
+    from counted
+    left join referring
+        on {{ same_period_slice('counted', 'referring') }}
 
 ),
 

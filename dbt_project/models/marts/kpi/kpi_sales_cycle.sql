@@ -9,9 +9,10 @@
 {%- set measures = ['response_time', 'signing_time', 'delivery_time'] -%}
 {%- set quantiles = [('median', 0.5), ('p90', 0.9)] -%}
 {#- every valid duration is counted once per grain and slice (company + slices) -#}
+{%- set measure_filter = "measure in ('" ~ measures | join("', '") ~ "')" -%}
 {%- set method = choose_quantile_method(
     ref('int_cycle_durations'),
-    "not is_invalid and measure in ('" ~ measures | join("', '") ~ "')",
+    "not is_invalid and " ~ measure_filter,
     grains | length * (slices | length + 1),
 ) -%}
 
@@ -118,8 +119,8 @@ positioned as (
         {{ group_columns[:-1] | join(', ') }},
         '{{ m }}' as measure,
         {% for name, q in quantiles %}
-        cast(floor(({{ m }}_count - 1) * {{ q }}) as bigint) as {{ name }}_floor,
-        cast(({{ m }}_count - 1) * {{ q }} - floor(({{ m }}_count - 1) * {{ q }}) as {{ type_double() }}) as {{ name }}_fraction{{ ',' if not loop.last }}
+        cast({{ rank_floor(m ~ '_count', q) }} as bigint) as {{ name }}_floor,
+        {{ rank_fraction(m ~ '_count', q) }} as {{ name }}_fraction{{ ',' if not loop.last }}
         {% endfor %}
     from counted
     where {{ m }}_count > 0
@@ -150,7 +151,7 @@ ranked as (
         select {{ group_hash }} as group_hash, valid_days
         from sliced
         where valid_days is not null
-            and measure in ({% for m in measures %}'{{ m }}'{{ ', ' if not loop.last }}{% endfor %})
+            and {{ measure_filter }}
     ) as hashed_values
 
 ),
@@ -217,7 +218,7 @@ ranked as (
         ) as value_count
     from sliced
     where valid_days is not null
-        and measure in ({% for m in measures %}'{{ m }}'{{ ', ' if not loop.last }}{% endfor %})
+        and {{ measure_filter }}
 
 ),
 
@@ -226,8 +227,8 @@ ranked_positioned as (
     select
         ranked.*,
         {% for name, q in quantiles %}
-        floor((value_count - 1) * {{ q }}) as {{ name }}_floor,
-        cast((value_count - 1) * {{ q }} - floor((value_count - 1) * {{ q }}) as {{ type_double() }}) as {{ name }}_fraction{{ ',' if not loop.last }}
+        {{ rank_floor('value_count', q) }} as {{ name }}_floor,
+        {{ rank_fraction('value_count', q) }} as {{ name }}_fraction{{ ',' if not loop.last }}
         {% endfor %}
     from ranked
 
