@@ -99,8 +99,7 @@ class LoadOptions:
     now: dt.datetime | None = None  # "now" for the future-timestamp rule (default: wall clock)
     # Configured source names: a file under <landing>/<name>/ is tagged _source_system = name.
     source_names: tuple[str, ...] = ()
-    memory_limit: str | None = None  # DuckDB memory_limit of the load (None: DuckDB's default)
-    threads: int | None = None
+    limits: DuckLimits = DuckLimits()  # memory_limit and threads of the load (default: DuckDB's own)
 
 
 @dataclass
@@ -583,9 +582,8 @@ def load_file(
                     encoding=read.encoding)
 
 
-def connect_build(
-    build_db: Path, memory_limit: str | None = None, threads: int | None = None
-) -> duckdb.DuckDBPyConnection:
+def connect_build(build_db: Path, limits: DuckLimits | None = None) -> duckdb.DuckDBPyConnection:
+    """The build warehouse opened for writing, in UTC, with ``limits`` applied."""
     build_db.parent.mkdir(parents=True, exist_ok=True)
     try:
         con = duckdb.connect(str(build_db))
@@ -596,7 +594,7 @@ def connect_build(
             "database instead."
         ) from exc
     con.execute("set TimeZone = 'UTC'")
-    return DuckLimits(memory_limit, threads).apply(con)
+    return (limits or DuckLimits()).apply(con)
 
 
 def load_landing(
@@ -617,7 +615,7 @@ def load_landing(
     files = find_landing_files(landing_dir)
     wanted = set(tables) if tables is not None else set(TABLES)
     results: dict[str, TableLoad] = {}
-    con = connect_build(build_db, opts.memory_limit, opts.threads)
+    con = connect_build(build_db, opts.limits)
     try:
         ensure_raw_schema(con)
         for name in (t for t in LOAD_ORDER if t in wanted):

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -81,6 +82,75 @@ def run_target_dir(settings: Settings) -> Path:
     return dbt_project.manifest_path.parent / "runs" / digest
 
 
+#: The file of a run target folder naming the build warehouse it serves.
+RUN_DIR_OWNER = "warehouse.txt"
+#: A folder whose warehouse folder is gone is removed once unused this long (a first build creates
+#: its target folder before its warehouse folder may exist) ...
+RUN_DIR_GRACE_SECONDS = 3600.0
+#: ... and a folder without an owner record (made by an older version) once unused this long.
+RUN_DIR_UNOWNED_SECONDS = 30 * 86400.0
+
+
+def prepare_run_target_dir(settings: Settings) -> Path:
+    """Create :func:`run_target_dir`, record the warehouse it serves, and prune the others.
+
+    Every warehouse ever built leaves a target folder (~10 MB: manifest, partial parse, compiled
+    SQL, logs); a test suite or a bench makes hundreds. A folder goes when the folder of its build
+    warehouse no longer exists (see :func:`prune_run_target_dirs`).
+    """
+    target = run_target_dir(settings)
+    target.mkdir(parents=True, exist_ok=True)
+    owner = str(Path(settings.build_db).resolve())
+    record = target / RUN_DIR_OWNER
+    if not record.exists() or record.read_text(encoding="utf-8") != owner:
+        tmp = target / f".{RUN_DIR_OWNER}.{os.getpid()}.tmp"
+        tmp.write_text(owner, encoding="utf-8")
+        os.replace(tmp, record)
+    prune_run_target_dirs(target.parent, keep=target)
+    return target
+
+
+def _last_used(folder: Path) -> float:
+    """Newest mtime of the folder and its direct entries (dbt rewrites its files every build)."""
+    newest = folder.stat().st_mtime
+    for entry in folder.iterdir():
+        try:
+            newest = max(newest, entry.stat().st_mtime)
+        except FileNotFoundError:
+            continue
+    return newest
+
+
+def prune_run_target_dirs(root: Path, keep: Path | None = None, now: float | None = None) -> list[Path]:
+    """Remove the run target folders under ``root`` whose warehouse folder is gone.
+
+    A folder is removed when its owner record names a build warehouse whose folder no longer exists
+    and it is unused for ``RUN_DIR_GRACE_SECONDS``, or when it has no owner record and is unused for
+    ``RUN_DIR_UNOWNED_SECONDS``. Removing one only costs a full ``dbt parse`` if the warehouse is
+    built again. Returns the folders removed; a folder that vanishes meanwhile is skipped.
+    """
+    now = time.time() if now is None else now
+    removed: list[Path] = []
+    if not root.is_dir():
+        return removed
+    for folder in sorted(root.iterdir()):
+        if not folder.is_dir() or (keep is not None and folder.resolve() == keep.resolve()):
+            continue
+        try:
+            record = folder / RUN_DIR_OWNER
+            if record.exists():
+                orphan = not Path(record.read_text(encoding="utf-8").strip()).parent.exists()
+                limit = RUN_DIR_GRACE_SECONDS
+            else:
+                orphan, limit = True, RUN_DIR_UNOWNED_SECONDS
+            if orphan and now - _last_used(folder) > limit:
+                shutil.rmtree(folder)
+                removed.append(folder)
+        except FileNotFoundError:
+            continue
+    return removed
+
+
 def _dbt_parse(target: Path, extra_args: list[str], env: dict[str, str]) -> None:
     dbt = Path(sys.executable).with_name("dbt")
     cmd = [str(dbt) if dbt.exists() else "dbt", "parse", "--quiet",
@@ -118,8 +188,7 @@ def ensure_manifest(force: bool = False, settings: Settings | None = None) -> Pa
                 env = dbt_env(settings)
             _dbt_parse(Path(tmp), extra, env)
             if settings is not None:
-                run_dir = run_target_dir(settings)
-                run_dir.mkdir(parents=True, exist_ok=True)
+                run_dir = prepare_run_target_dir(settings)
                 shutil.copy2(Path(tmp) / "partial_parse.msgpack", run_dir / ".partial_parse.msgpack.tmp")
                 os.replace(run_dir / ".partial_parse.msgpack.tmp", run_dir / "partial_parse.msgpack")
             os.replace(Path(tmp) / "semantic_manifest.json", semantic_manifest_path())

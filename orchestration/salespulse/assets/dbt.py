@@ -19,7 +19,14 @@ from ..duck import DuckLimits
 from ..engines import get_engine
 from ..environ import temporary_environ
 from ..incremental import plan_build
-from ..project import DBT_PROJECT_DIR, DEFAULT_DBT_THREADS, dbt_env, dbt_project, ensure_manifest, run_target_dir
+from ..project import (
+    DBT_PROJECT_DIR,
+    DEFAULT_DBT_THREADS,
+    dbt_env,
+    dbt_project,
+    ensure_manifest,
+    prepare_run_target_dir,
+)
 from ..resources import SalespulseSettings
 from ..settings import Settings
 
@@ -107,8 +114,7 @@ def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, settings: Sa
     built = tests = failed = warned = 0
     broken: dict[str, str] = {}  # failed or warned check -> its asset
     with dbt_environment(cfg):
-        target = run_target_dir(cfg)
-        target.mkdir(parents=True, exist_ok=True)
+        target = prepare_run_target_dir(cfg)
         invocation = dbt.cli(
             dbt_build_args(cfg, reason is not None), context=context, raise_on_error=False, target_path=target
         )

@@ -25,6 +25,7 @@ from dagster import (
 
 from .. import progress
 from ..contract import TABLES
+from ..duck import DuckLimits
 from ..loader import (
     LoadOptions,
     TableLoad,
@@ -184,14 +185,13 @@ def raw_tables(context: AssetExecutionContext, settings: SalespulseSettings):
         timezone=cfg.timezone,
         encoding=cfg.landing_encoding,
         source_names=tuple(s.name for s in cfg.sources),
-        memory_limit=cfg.duckdb_memory_limit,
-        threads=cfg.duckdb_threads,
+        limits=DuckLimits.of(cfg),
     )
     results = load_landing(cfg.build_db, cfg.landing_dir, tables=wanted, progress=progress.report, options=options)
     missing = [name for name, r in results.items() if not r.files and not r.error]
     if missing:
         progress.report(f"load: no landing file for {', '.join(missing)} (KPIs that need them will be NULL)")
-    con = connect_build(cfg.build_db, cfg.duckdb_memory_limit, cfg.duckdb_threads)
+    con = connect_build(cfg.build_db, DuckLimits.of(cfg))
     try:
         for name in wanted:
             r = results[name]
