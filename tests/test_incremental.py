@@ -59,15 +59,19 @@ def test_plan_build_keeps_the_as_of_high_water_mark(tmp_path):
 
 
 # ----------------------------------------------------------------------------- end to end
-def _orders(landing: Path) -> list[dict]:
+def _rows(landing: Path, table: str = "orders", order_by: str = "order_id") -> list[dict]:
     con = duckdb.connect()
     con.execute("set TimeZone = 'UTC'")
-    rows = con.execute(f"select * from read_parquet('{landing / 'orders.parquet'}') order by order_id").df()
+    rows = con.execute(f"select * from read_parquet('{landing / (table + '.parquet')}') order by {order_by}").df()
     con.close()
     out = []
     for rec in rows.to_dict("records"):
         out.append({k: (None if v is None or v != v else v) for k, v in rec.items()})
     return out
+
+
+def _orders(landing: Path) -> list[dict]:
+    return _rows(landing, "orders", "order_id")
 
 
 def _ts(day: dt.date, hour: int) -> str:
@@ -138,11 +142,70 @@ def daily(tmp_path_factory):
     marts_d = _marts(reporting_d)
     pub_d = query(reporting_d, "select sum(bookings) b from kpi_revenue where slice='company' and period_type='year'")
 
+    # day D+1 also touches what the incremental facts take from other rows: a customer's live-order
+    # sequence (an order signed before all of its customer's orders; an order moved to another
+    # customer), a rep's team, a customer's region, a corrected exchange rate, a new delivery and a
+    # new payment of old orders
+    # none of the customers of the three orders above
+    others = [o for o in live if o["customer_id"] not in {x["customer_id"] for x in live[:3]}]
+    by_customer: dict[str, list[dict]] = {}
+    for o in others:
+        by_customer.setdefault(o["customer_id"], []).append(o)
+    repeat = next(os for os in by_customer.values() if len(os) >= 2)
+    first_signed = min(o["signed_at"] for o in repeat)
+    moved = next(o for o in others if o["customer_id"] != repeat[0]["customer_id"])
+    reps = _rows(landing / "d0", "reps", "rep_id, updated_at")
+    rep = next(r for r in reversed(reps) if r["rep_id"] == moved["rep_id"])
+    other_team = next(r for r in reps if r["team_id"] != rep["team_id"])
+    customers = _rows(landing / "d0", "customers", "customer_id, updated_at")
+    regional = next(o for o in others if o["customer_id"] not in (moved["customer_id"], repeat[0]["customer_id"]))
+    customer = next(c for c in reversed(customers) if c["customer_id"] == regional["customer_id"])
+    foreign = next(o for o in others if o["currency"] != "CNY" and o["customer_id"] not in
+                   (moved["customer_id"], repeat[0]["customer_id"], regional["customer_id"]))
+    # each change on an order of its own customer, so that no other change rewrites its rows
+    delivered = next(o for o in others if o["customer_id"] not in
+                     (moved["customer_id"], repeat[0]["customer_id"], regional["customer_id"],
+                      foreign["customer_id"]))
+    rates = _rows(landing / "d0", "fx_rates", "rate_date, currency")
+
+    def rate_of(currency: str, at: dt.datetime) -> dict:  # the rate of the local day or the latest earlier one
+        local = (at + dt.timedelta(hours=8)).date()  # Asia/Shanghai, no DST
+        return max((r for r in rates if r["currency"] == currency and r["rate_date"].date() <= local),
+                   key=lambda r: r["rate_date"])
+
+    fx = rate_of(foreign["currency"], foreign["signed_at"])
+    # and a foreign payment of an untouched order, paid under another rate than any order touched
+    touched = {x["customer_id"] for x in (moved, repeat[0], regional, foreign, delivered)}
+    untouched = {o["order_id"]: o for o in others if o["customer_id"] not in touched}
+    paid = next(p for p in _rows(landing / "d0", "payments", "payment_id")
+                if p["order_id"] in untouched and p["currency"] != "CNY"
+                and rate_of(p["currency"], p["paid_at"]) is not fx
+                and rate_of(p["currency"], p["paid_at"])
+                is not rate_of(p["currency"], untouched[p["order_id"]]["signed_at"]))
+    paid_fx = rate_of(paid["currency"], paid["paid_at"])
     write_csv(landing / "d1" / "orders.csv", "orders", [
         version(corrected, amount=str(corrected["amount"] * 2), updated_at=_ts(nxt, 3)),
         version(deleted, is_deleted="true", updated_at=_ts(nxt, 4)),
         version(corrected, order_id="o-new-1", signed_at=_ts(nxt, 1), updated_at=_ts(nxt, 1)),
+        version(repeat[-1], order_id="o-backdated", signed_at=first_signed - dt.timedelta(days=30),
+                updated_at=_ts(nxt, 5)),
+        version(moved, customer_id=repeat[0]["customer_id"], updated_at=_ts(nxt, 6)),
     ])
+    write_csv(landing / "d1" / "reps.csv", "reps", [version(
+        rep, team_id=other_team["team_id"], team_name=other_team["team_name"], updated_at=_ts(nxt, 2),
+        hired_on=rep["hired_on"].date().isoformat(),
+        left_on=rep["left_on"].date().isoformat() if rep["left_on"] is not None else None)])
+    write_csv(landing / "d1" / "customers.csv", "customers", [
+        version(customer, region="西北" if customer["region"] != "西北" else "东北", updated_at=_ts(nxt, 2))])
+    write_csv(landing / "d1" / "fx_rates.csv", "fx_rates", [{
+        "rate_date": r["rate_date"].date().isoformat(), "currency": r["currency"],
+        "rate_to_reporting": str(round(r["rate_to_reporting"] * 1.1, 4))} for r in (fx, paid_fx)])
+    write_csv(landing / "d1" / "deliveries.csv", "deliveries", [{
+        "delivery_id": "d-new-1", "order_id": delivered["order_id"], "delivered_at": _ts(nxt, 7),
+        "status": "delivered"}])
+    write_csv(landing / "d1" / "payments.csv", "payments", [{
+        "payment_id": "p-new-1", "order_id": moved["order_id"], "paid_at": _ts(nxt, 8), "amount": "100.00",
+        "currency": "CNY"}])
     second, _ = run_refresh(tmp / "inc", landing, nxt.isoformat())
     assert second.success
     target = run_target_dir(load_settings(build_db=tmp / "inc" / "warehouse" / "build.duckdb"))
@@ -155,6 +218,10 @@ def daily(tmp_path_factory):
     assert full.success
     return {
         "tmp": tmp, "landing": landing, "corrected": corrected, "deleted": deleted, "early": early,
+        "repeat": repeat, "moved": moved, "rep": rep, "other_team": other_team, "regional": regional,
+        "foreign": foreign, "delivered": delivered, "regional_region": customer["region"],
+        "fx_corrected": round(fx["rate_to_reporting"] * 1.1, 4), "paid": paid,
+        "paid_fx_corrected": round(paid_fx["rate_to_reporting"] * 1.1, 4),
         "marts_d": marts_d, "pub_d": pub_d, "compiled_second": compiled, "second_log": second_log,
     }
 
@@ -176,16 +243,53 @@ def test_daily_build_is_incremental_and_equals_a_full_rebuild(daily):
     full = _marts(tmp / "full" / "warehouse" / "reporting.duckdb")
     assert len(inc) >= 10
     _assert_same_marts(inc, full)
-    # the base and staging tables hold the same rows too
-    for table in ("base_orders", "stg_orders", "stg_activities", "fct_orders"):
-        cols = "* exclude (_cutoff, _version_rank)" if table.startswith("base_") else "*"
-        a = query(tmp / "inc" / "warehouse" / "build.duckdb", f"select {cols} from staging.{table}"
-                  if not table.startswith("fct_") else f"select * from marts.{table}")
-        b = query(tmp / "full" / "warehouse" / "build.duckdb", f"select {cols} from staging.{table}"
-                  if not table.startswith("fct_") else f"select * from marts.{table}")
+    # the base, staging and fact tables hold the same rows too
+    for table in ("base_orders", "stg_orders", "stg_activities", "fct_orders", "fct_payments",
+                  "fct_deliveries", "fct_activities"):
+        cols = ("* exclude (_cutoff, _version_rank)" if table.startswith("base_")
+                else "* exclude (_cutoff)" if table.startswith("fct_") else "*")
+        schema = "marts" if table.startswith("fct_") else "staging"
+        a = query(tmp / "inc" / "warehouse" / "build.duckdb", f"select {cols} from {schema}.{table}")
+        b = query(tmp / "full" / "warehouse" / "build.duckdb", f"select {cols} from {schema}.{table}")
         key = [c for c in a.columns if c not in ("_loaded_at", "_batch_id")]  # load order differs
         assert sorted(map(tuple, a[key].astype(str).values.tolist())) == \
             sorted(map(tuple, b[key].astype(str).values.tolist())), table
+
+
+def test_incremental_facts_rewrite_only_what_changed(daily):
+    db = daily["tmp"] / "inc" / "warehouse" / "build.duckdb"
+    new_cutoff = "2025-07-01 16:00:00"  # 07-02 00:00 Shanghai in UTC
+    # the day's changes reached the facts
+    repeat_customer = daily["repeat"][0]["customer_id"]
+    seq = query(db, "select order_id, customer_order_number, is_first_order from marts.fct_orders "
+                    "where customer_id = ? and is_live order by customer_order_number", [repeat_customer])
+    assert seq["order_id"].iloc[0] == "o-backdated" and bool(seq["is_first_order"].iloc[0])
+    assert seq["customer_order_number"].tolist() == list(range(1, len(seq) + 1))
+    assert daily["moved"]["order_id"] in set(seq["order_id"])  # moved to this customer, numbered in
+    got = query(db, "select distinct team_id from marts.fct_activities where rep_id = ?", [daily["rep"]["rep_id"]])
+    assert got["team_id"].tolist() == [daily["other_team"]["team_id"]]
+    got = query(db, "select distinct customer_region from marts.fct_orders where customer_id = ?",
+                [daily["regional"]["customer_id"]])
+    assert got["customer_region"].tolist() == ["西北" if daily["regional_region"] != "西北" else "东北"]
+    got = query(db, "select fx_rate, latest_delivered_at from marts.fct_orders where order_id in (?, ?) "
+                    "order by order_id = ?", [daily["foreign"]["order_id"], daily["delivered"]["order_id"],
+                                              daily["delivered"]["order_id"]])
+    assert float(got["fx_rate"].iloc[0]) == pytest.approx(daily["fx_corrected"])
+    assert str(got["latest_delivered_at"].iloc[1]).startswith("2025-07-01 07:00:00")
+    got = query(db, "select fx_rate from marts.fct_payments where payment_id = ?", [daily["paid"]["payment_id"]])
+    assert float(got["fx_rate"].iloc[0]) == pytest.approx(daily["paid_fx_corrected"])
+    got = query(db, "select customer_id, is_order_live from marts.fct_payments where payment_id = 'p-new-1'")
+    assert got["customer_id"].tolist() == [repeat_customer] and bool(got["is_order_live"].iloc[0])
+    # ... and only the rows that can have changed were written by the second build
+    for table in ("fct_orders", "fct_payments", "fct_deliveries", "fct_activities"):
+        n = query(db, f"select count(*) filter (where cast(_cutoff as timestamp) = '{new_cutoff}') as new, "
+                      f"count(*) as total, count(*) filter (where _cutoff is null) as tombstones from marts.{table}")
+        new, total = int(n["new"].iloc[0]), int(n["total"].iloc[0])
+        assert 0 < new < total / 4, (table, new, total)
+        assert int(n["tombstones"].iloc[0]) == 0, table
+    # the soft-deleted order left the fact
+    got = query(db, "select count(*) as n from marts.fct_orders where order_id = ?", [daily["deleted"]["order_id"]])
+    assert int(got["n"].iloc[0]) == 0
 
 
 def test_incremental_build_sees_new_versions_deletes_and_the_moving_cutoff(daily):
@@ -212,6 +316,11 @@ def test_rerun_of_an_earlier_day_falls_back_to_a_full_refresh(daily):
     state = json.loads(state_path(tmp / "inc" / "warehouse" / "build.duckdb").read_text())
     assert state["as_of_high_water"] == D.isoformat()
     marts = _marts(tmp / "inc" / "warehouse" / "reporting.duckdb")
-    # day D's marts exactly as the first build published them: the rows loaded since are all dated
-    # D+1, so nothing leaks back into day D
-    _assert_same_marts(marts, daily["marts_d"])
+    # day D's marts exactly as a first build of the same files as of D publishes them
+    fresh, _ = run_refresh(tmp / "full-d", daily["landing"], D.isoformat())
+    assert fresh.success
+    _assert_same_marts(marts, _marts(tmp / "full-d" / "warehouse" / "reporting.duckdb"))
+    # the versions loaded since are dated D+1 and stay out of day D; only the corrected exchange
+    # rate (rates have no version time) changes day D's figures
+    assert marts["kpi_revenue"] != daily["marts_d"]["kpi_revenue"]
+    assert marts["kpi_funnel"] == daily["marts_d"]["kpi_funnel"]

@@ -2,15 +2,16 @@
 
 The large staging inputs (``base_<table>``: the latest version of every key of a raw table) are
 dbt incremental models (``dbt_project/macros/incremental.sql``): a daily build recomputes only the
-keys with new raw rows or with a version that the advancing as-of cutoff has just made visible.
+keys with new raw rows or with a version that the advancing as-of cutoff has just made visible. The
+four largest facts are incremental on top of them (``dbt_project/macros/incremental_facts.sql``).
 That is only right while the cutoff moves forward and nothing else that shapes those rows changed.
 This module keeps, beside the build warehouse, what the last build was started with and decides:
 
 * **full refresh** when there is no record (first build, or the record was removed), when the
   as-of date is earlier than the latest as-of date any build of this warehouse started with (a
   rerun of an earlier day: rows past the earlier cutoff would stay), when a dbt var other than
-  ``as_of`` changed (time zone, currency, fiscal year, KPI parameters), when the code of the
-  incremental models or of the macros changed, or when the user asked (``--full-refresh``);
+  ``as_of`` changed (time zone, currency, fiscal year, KPI parameters), when the macros or the SQL
+  the incremental models are computed from changed, or when the user asked (``--full-refresh``);
 * **incremental** otherwise.
 
 The record is written *before* the build starts, with the as-of high-water mark, so a build that
@@ -27,8 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-#: dbt project files whose change invalidates the incremental tables.
-_FINGERPRINTED = ("macros", "models/staging/base")
+#: dbt project files whose change invalidates the incremental tables: every macro, and the SQL of
+#: the models the incremental base_ models and fct_ facts are computed from (staging, the dims, the
+#: exchange-rate ranges; the intermediate folder whole, for simplicity). Property files (tests,
+#: docs) do not change a row.
+_FINGERPRINTED = ("macros", "models/staging", "models/intermediate", "models/marts/core")
 
 
 @dataclass(frozen=True)
@@ -60,13 +64,15 @@ def state_path(build_db: Path) -> Path:
 
 
 def project_fingerprint(project_dir: Path) -> str:
-    """SHA-256 over the macros and the incremental models (paths and contents)."""
+    """SHA-256 over the macros and the SQL the incremental models depend on (paths and contents)."""
     digest = hashlib.sha256()
     for folder in _FINGERPRINTED:
         base = Path(project_dir) / folder
         if not base.is_dir():
             continue
-        for path in sorted(p for p in base.rglob("*") if p.is_file()):
+        files = (p for p in base.rglob("*")
+                 if p.is_file() and (folder == "macros" or p.suffix == ".sql"))
+        for path in sorted(files):
             digest.update(str(path.relative_to(project_dir)).encode())
             digest.update(b"\0")
             digest.update(path.read_bytes())

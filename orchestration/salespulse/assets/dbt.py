@@ -107,7 +107,8 @@ def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, settings: Sa
     # the engine is part of what an incremental build must not change
     reason = plan_build(cfg.build_db, {**cfg.dbt_vars(), "engine": engine.name}, DBT_PROJECT_DIR,
                         requested_full=cfg.full_refresh)
-    mode = f"full refresh: {reason}" if reason else "incremental: only changed keys of the base models"
+    mode = (f"full refresh: {reason}" if reason
+            else "incremental: only changed keys of the base models and the large facts")
     threads, why = choose_dbt_threads(cfg)
     cfg = cfg.model_copy(update={"dbt_threads": threads})
     progress.report(f"dbt: build (as of {cfg.effective_as_of}; {mode}) on {where} with {threads} thread(s) ({why})")

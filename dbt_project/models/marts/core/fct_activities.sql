@@ -1,8 +1,39 @@
+{#- One row per activity that occurred by the as-of cutoff, with the rep's team; incremental
+    (macros/incremental_facts.sql). -#}
+-- depends_on: {{ ref('base_activities') }}
+{{ incremental_fact_config(['activity_id']) }}
+
 with
+{%- if is_incremental() %}
+
+-- activities rewritten or newly visible since the previous build, and those of reps whose team changed
+changed_keys as (
+
+    select activity_id from {{ ref('base_activities') }}
+    where {{ written_since_last_build('_cutoff') }}
+
+    union
+
+    select activity_id from {{ ref('stg_activities') }}
+    where occurred_at >= {{ previous_build_cutoff() }}
+
+    union
+
+    select facts.activity_id
+    from {{ this }} as facts
+    left join {{ ref('dim_rep') }} as reps
+        on facts.rep_id = reps.rep_id
+    where facts.team_id is distinct from reps.team_id
+
+),
+{%- endif %}
 
 activities as (
 
     select * from {{ ref('stg_activities') }}
+    {%- if is_incremental() %}
+    where activity_id in (select activity_id from changed_keys)
+    {%- endif %}
 
 ),
 
@@ -38,4 +69,4 @@ final as (
 
 )
 
-select * from final
+{{ incremental_fact_rows('activity_id') }}

@@ -1,8 +1,40 @@
+{#- One row per delivery (by the as-of cutoff) with its order's rep, customer and signing time;
+    incremental (macros/incremental_facts.sql). -#}
+-- depends_on: {{ ref('base_orders') }}
+-- depends_on: {{ ref('base_deliveries') }}
+{{ incremental_fact_config(['delivery_id']) }}
+
 with
+{%- if is_incremental() %}
+
+-- orders rewritten since the previous build of this model
+changed_orders as (
+
+    {{ orders_written_since_last_build() }}
+
+),
+
+-- deliveries rewritten or delivered since the previous build, and those of changed orders
+changed_keys as (
+
+    select delivery_id from {{ ref('base_deliveries') }}
+    where {{ written_since_last_build('_cutoff') }}
+
+    union
+
+    select delivery_id from {{ ref('stg_deliveries') }}
+    where delivered_at >= {{ previous_build_cutoff() }}
+        or order_id in (select order_id from changed_orders)
+
+),
+{%- endif %}
 
 deliveries as (
 
     select * from {{ ref('stg_deliveries') }}
+    {%- if is_incremental() %}
+    where delivery_id in (select delivery_id from changed_keys)
+    {%- endif %}
 
 ),
 
@@ -46,4 +78,4 @@ final as (
 
 )
 
-select * from final
+{{ incremental_fact_rows('delivery_id') }}

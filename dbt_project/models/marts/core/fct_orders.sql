@@ -1,12 +1,9 @@
 {#- One row per order (all statuses; filter is_live for KPIs), with amounts in the original and
     the reporting currency, the rep's team and the customer's attributes at the as-of date. -#}
+-- depends_on: {{ ref('base_orders') }}
+{{ incremental_fact_config(['order_id']) }}
+
 with
-
-orders as (
-
-    select * from {{ ref('stg_orders') }}
-
-),
 
 reps as (
 
@@ -28,6 +25,75 @@ deliveries as (
     from {{ ref('stg_deliveries') }}
     where status = 'delivered'
     group by order_id
+
+),
+{%- if is_incremental() %}
+
+-- orders rewritten (new, corrected, deleted) or signed since the previous build, and stored
+-- rows whose team, customer attributes, exchange rate or latest delivery changed
+changed_orders as (
+
+    select order_id from {{ ref('base_orders') }}
+    where {{ written_since_last_build('_cutoff') }}
+
+    union
+
+    select order_id from {{ ref('stg_orders') }}
+    where signed_at >= {{ previous_build_cutoff() }}
+
+    union
+
+    select facts.order_id
+    from {{ this }} as facts
+    left join reps
+        on facts.rep_id = reps.rep_id
+    left join customers
+        on facts.customer_id = customers.customer_id
+    left join deliveries
+        on facts.order_id = deliveries.order_id
+    {{ join_fx_rate('fx', 'facts.currency', 'facts.signed_on') }}
+    where facts.team_id is distinct from reps.team_id
+        or facts.team_name is distinct from reps.team_name
+        or facts.rep_region is distinct from reps.region
+        or facts.customer_region is distinct from customers.region
+        or facts.customer_acquisition_channel is distinct from customers.acquisition_channel
+        or facts.customer_segment is distinct from customers.segment
+        or facts.fx_rate is distinct from fx.rate_to_reporting
+        or facts.latest_delivered_at is distinct from deliveries.latest_delivered_at
+
+),
+
+-- their customers, before and after: every live order of each is numbered again
+changed_customers as (
+
+    select customer_id from {{ ref('stg_orders') }}
+    where order_id in (select order_id from changed_orders)
+
+    union
+
+    select customer_id from {{ this }}
+    where order_id in (select order_id from changed_orders)
+
+),
+
+changed_keys as (
+
+    select order_id from changed_orders
+
+    union
+
+    select order_id from {{ ref('stg_orders') }}
+    where customer_id in (select customer_id from changed_customers)
+
+),
+{%- endif %}
+
+orders as (
+
+    select * from {{ ref('stg_orders') }}
+    {%- if is_incremental() %}
+    where order_id in (select order_id from changed_keys)
+    {%- endif %}
 
 ),
 
@@ -118,4 +184,4 @@ final as (
 
 )
 
-select * from final
+{{ incremental_fact_rows('order_id') }}
