@@ -200,9 +200,17 @@ def daily(tmp_path_factory):
     write_csv(landing / "d1" / "fx_rates.csv", "fx_rates", [{
         "rate_date": r["rate_date"].date().isoformat(), "currency": r["currency"],
         "rate_to_reporting": str(round(r["rate_to_reporting"] * 1.1, 4))} for r in (fx, paid_fx)])
-    write_csv(landing / "d1" / "deliveries.csv", "deliveries", [{
-        "delivery_id": "d-new-1", "order_id": delivered["order_id"], "delivered_at": _ts(nxt, 7),
-        "status": "delivered"}])
+    # a delivery of an untouched order re-assigned to another order: both orders' latest delivery moves
+    latest_delivery: dict[str, dict] = {}
+    for d in _rows(landing / "d0", "deliveries", "delivered_at, delivery_id"):
+        if d["status"] == "delivered":
+            latest_delivery[d["order_id"]] = d  # the order's latest delivery wins
+    reassigned = next(d for o, d in latest_delivery.items() if o in untouched and o != paid["order_id"])
+    write_csv(landing / "d1" / "deliveries.csv", "deliveries", [
+        {"delivery_id": "d-new-1", "order_id": delivered["order_id"], "delivered_at": _ts(nxt, 7),
+         "status": "delivered"},
+        {"delivery_id": reassigned["delivery_id"], "order_id": delivered["order_id"],
+         "delivered_at": reassigned["delivered_at"].isoformat(), "status": "delivered"}])
     write_csv(landing / "d1" / "payments.csv", "payments", [{
         "payment_id": "p-new-1", "order_id": moved["order_id"], "paid_at": _ts(nxt, 8), "amount": "100.00",
         "currency": "CNY"}])
@@ -214,13 +222,23 @@ def daily(tmp_path_factory):
     log = [json.loads(line) for line in (target / "dbt.log").read_text().splitlines() if line.startswith("{")]
     starts = [i for i, e in enumerate(log) if e["info"]["name"] == "MainReportVersion"]
     second_log = [e["info"]["name"] for e in log[starts[-1]:]]
+    # one more file the same day, and a second refresh of D+1: incremental again, at the same cutoff
+    late = next(o for o in others if o["customer_id"] not in touched
+                and o["order_id"] not in (paid["order_id"], reassigned["order_id"]))
+    write_csv(landing / "d1b" / "orders.csv", "orders",
+              [version(late, amount=str(late["amount"] * 5), updated_at=_ts(nxt, 9))])
+    third, _ = run_refresh(tmp / "inc", landing, nxt.isoformat())
+    assert third.success
+    compiled_third = (target / "compiled" / "salespulse" / "models" / "marts" / "core" / "fct_orders.sql").read_text()
     full, _ = run_refresh(tmp / "full", landing, nxt.isoformat())
     assert full.success
     return {
         "tmp": tmp, "landing": landing, "corrected": corrected, "deleted": deleted, "early": early,
         "repeat": repeat, "moved": moved, "rep": rep, "other_team": other_team, "regional": regional,
         "foreign": foreign, "delivered": delivered, "regional_region": customer["region"],
-        "fx_corrected": round(fx["rate_to_reporting"] * 1.1, 4), "paid": paid,
+        "fx_corrected": round(fx["rate_to_reporting"] * 1.1, 4), "paid": paid, "late": late,
+        "reassigned": reassigned,
+        "compiled_third": compiled_third,
         "paid_fx_corrected": round(paid_fx["rate_to_reporting"] * 1.1, 4),
         "marts_d": marts_d, "pub_d": pub_d, "compiled_second": compiled, "second_log": second_log,
     }
@@ -280,7 +298,16 @@ def test_incremental_facts_rewrite_only_what_changed(daily):
     assert float(got["fx_rate"].iloc[0]) == pytest.approx(daily["paid_fx_corrected"])
     got = query(db, "select customer_id, is_order_live from marts.fct_payments where payment_id = 'p-new-1'")
     assert got["customer_id"].tolist() == [repeat_customer] and bool(got["is_order_live"].iloc[0])
-    # ... and only the rows that can have changed were written by the second build
+    # the order that lost its delivery no longer has it as its latest
+    got = query(db, "select latest_delivered_at from marts.fct_orders where order_id = ?",
+                [daily["reassigned"]["order_id"]])
+    latest = got["latest_delivered_at"].iloc[0]
+    assert latest is None or latest != latest or latest != daily["reassigned"]["delivered_at"]  # None/NaT: none left
+    # the same day's second refresh was incremental too, and saw its file
+    assert "changed_keys" in daily["compiled_third"]
+    got = query(db, "select amount from marts.fct_orders where order_id = ?", [daily["late"]["order_id"]])
+    assert float(got["amount"].iloc[0]) == pytest.approx(float(daily["late"]["amount"]) * 5)
+    # ... and only the rows that can have changed were written by the day's refreshes
     for table in ("fct_orders", "fct_payments", "fct_deliveries", "fct_activities"):
         n = query(db, f"select count(*) filter (where cast(_cutoff as timestamp) = '{new_cutoff}') as new, "
                       f"count(*) as total, count(*) filter (where _cutoff is null) as tombstones from marts.{table}")
