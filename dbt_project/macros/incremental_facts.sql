@@ -7,10 +7,9 @@
         (`written_since_last_build`): new, corrected or deleted records, and versions the moving
         cutoff made visible;
       * events that the moving cutoff made visible: event time in [previous cutoff, new cutoff);
-      * keys the model adds itself: stored rows whose rep's team or exchange rate differs from the
-        current one (a scan of the fact against a small table), every order of a customer that was
-        rewritten or whose order sequence changed, the orders named by any version of a rewritten
-        delivery, the payments and deliveries of a rewritten order.
+      * keys the model adds itself: rows whose stored dimension attributes (team, customer
+        attributes, exchange rate, latest delivery) differ from the current ones, orders of a
+        customer whose order sequence changed, payments of a changed order.
     It computes those keys' rows from all of their inputs and replaces them (delete+insert on the
     key). A candidate key that has no row any more (a soft delete) gets a tombstone, a row of NULLs
     whose `_cutoff` is NULL, which deletes its old row and is then removed by the post-hook.

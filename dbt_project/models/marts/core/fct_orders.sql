@@ -1,10 +1,6 @@
 {#- One row per order (all statuses; filter is_live for KPIs), with amounts in the original and
     the reporting currency, the rep's team and the customer's attributes at the as-of date. -#}
 -- depends_on: {{ ref('base_orders') }}
--- depends_on: {{ ref('base_customers') }}
--- depends_on: {{ ref('base_deliveries') }}
--- depends_on: {{ ref('stg_customers') }}
--- depends_on: {{ source('raw', 'deliveries') }}
 {{ incremental_fact_config(['order_id']) }}
 
 with
@@ -20,9 +16,21 @@ customers as (
     select * from {{ ref('dim_customer') }}
 
 ),
+
+deliveries as (
+
+    select
+        order_id,
+        max(delivered_at) as latest_delivered_at
+    from {{ ref('stg_deliveries') }}
+    where status = 'delivered'
+    group by order_id
+
+),
 {%- if is_incremental() %}
 
--- orders rewritten (new, corrected, deleted) or signed since the previous build
+-- orders rewritten (new, corrected, deleted) or signed since the previous build, and stored
+-- rows whose team, customer attributes, exchange rate or latest delivery changed
 changed_orders as (
 
     select order_id from {{ ref('base_orders') }}
@@ -35,56 +43,28 @@ changed_orders as (
 
     union
 
-    -- orders whose latest delivery can have changed: every order named by any version of a
-    -- rewritten delivery (before and after a change of order), and those of newly visible ones
-    select order_id from {{ source('raw', 'deliveries') }}
-    where delivery_id in (
-        select delivery_id from {{ ref('base_deliveries') }}
-        where {{ written_since_last_build('_cutoff') }}
-    )
-
-    union
-
-    select order_id from {{ ref('stg_deliveries') }}
-    where delivered_at >= {{ previous_build_cutoff() }}
-
-    union
-
-    -- stored rows whose rep's team changed
     select facts.order_id
     from {{ this }} as facts
     left join reps
         on facts.rep_id = reps.rep_id
+    left join customers
+        on facts.customer_id = customers.customer_id
+    left join deliveries
+        on facts.order_id = deliveries.order_id
+    {{ join_fx_rate('fx', 'facts.currency', 'facts.signed_on') }}
     where facts.team_id is distinct from reps.team_id
         or facts.team_name is distinct from reps.team_name
         or facts.rep_region is distinct from reps.region
-
-    union
-
-    -- stored rows whose exchange rate changed (the reporting currency is always 1)
-    select facts.order_id
-    from (
-        select * from {{ this }}
-        where currency <> {{ reporting_currency() }}
-    ) as facts
-    {{ join_fx_rate('fx', 'facts.currency', 'facts.signed_on') }}
-    where facts.fx_rate is distinct from fx.rate_to_reporting
+        or facts.customer_region is distinct from customers.region
+        or facts.customer_acquisition_channel is distinct from customers.acquisition_channel
+        or facts.customer_segment is distinct from customers.segment
+        or facts.fx_rate is distinct from fx.rate_to_reporting
+        or facts.latest_delivered_at is distinct from deliveries.latest_delivered_at
 
 ),
 
--- customers whose orders are all computed again: those whose attributes changed (rewritten or
--- newly visible), and those of changed orders, before and after (their live-order sequence)
+-- their customers, before and after: every live order of each is numbered again
 changed_customers as (
-
-    select customer_id from {{ ref('base_customers') }}
-    where {{ written_since_last_build('_cutoff') }}
-
-    union
-
-    select customer_id from {{ ref('stg_customers') }}
-    where created_at >= {{ previous_build_cutoff() }}
-
-    union
 
     select customer_id from {{ ref('stg_orders') }}
     where order_id in (select order_id from changed_orders)
@@ -114,20 +94,6 @@ orders as (
     {%- if is_incremental() %}
     where order_id in (select order_id from changed_keys)
     {%- endif %}
-
-),
-
-deliveries as (
-
-    select
-        order_id,
-        max(delivered_at) as latest_delivered_at
-    from {{ ref('stg_deliveries') }}
-    where status = 'delivered'
-    {%- if is_incremental() %}
-        and order_id in (select order_id from changed_keys)
-    {%- endif %}
-    group by order_id
 
 ),
 

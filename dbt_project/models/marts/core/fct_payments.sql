@@ -15,7 +15,7 @@ changed_orders as (
 ),
 
 -- payments rewritten or paid since the previous build, those of changed orders, and stored rows
--- whose exchange rate changed (the reporting currency is always 1)
+-- whose exchange rate changed
 changed_keys as (
 
     select payment_id from {{ ref('base_payments') }}
@@ -30,10 +30,7 @@ changed_keys as (
     union
 
     select facts.payment_id
-    from (
-        select * from {{ this }}
-        where currency <> {{ reporting_currency() }}
-    ) as facts
+    from {{ this }} as facts
     {{ join_fx_rate('fx', 'facts.currency', 'facts.paid_on') }}
     where facts.fx_rate is distinct from fx.rate_to_reporting
 
