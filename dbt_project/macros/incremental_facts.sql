@@ -24,7 +24,7 @@
         incremental_strategy='delete+insert',
         unique_key=key_columns,
         on_schema_change='fail',
-        post_hook=(none if target.type == 'spark' else "delete from {{ this }} where _cutoff is null"),
+        post_hook=([] if target.type == 'spark' else ["delete from {{ this }} where _cutoff is null"]),
     ) }}
 {%- endmacro %}
 
