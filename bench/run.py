@@ -292,8 +292,10 @@ def quantile_method_of(build_db: Path) -> str | None:
     import hashlib
 
     digest = hashlib.sha1(str(build_db.resolve()).encode()).hexdigest()[:12]
-    sql = (REPO_ROOT / "dbt_project" / "target" / "runs" / digest / "compiled" / "salespulse" / "models" / "marts"
-           / "kpi" / "kpi_sales_cycle.sql")
+    # kpi_sales_cycle's quantiles come from int_cycle_stats_<grain>_<slice> (macros/sales_cycle.sql),
+    # which all choose the same way: one of them tells
+    sql = (REPO_ROOT / "dbt_project" / "target" / "runs" / digest / "compiled" / "salespulse" / "models"
+           / "intermediate" / "sales_cycle" / "int_cycle_stats_month_rep.sql")
     if not sql.exists():
         return None
     text = sql.read_text()

@@ -378,11 +378,19 @@ def test_lead_to_cash(marts):
 
 
 # --------------------------------------------------------------------------- quantile methods
-COMPILED_CYCLE = "compiled/salespulse/models/marts/kpi/kpi_sales_cycle.sql"
+# kpi_sales_cycle's statistics come from one model per grain and slice (macros/sales_cycle.sql)
+CYCLE_PASSES = [f"int_cycle_stats_{g}_{s}" for g in ("month", "quarter", "year") for s in ("company", "team", "rep")]
+
+
+def _compiled_passes(target):
+    """{model: compiled SQL} of the nine int_cycle_stats_<grain>_<slice> models in dbt target ``target``."""
+    folder = target / "compiled/salespulse/models/intermediate/sales_cycle"
+    return {name: (folder / f"{name}.sql").read_text() for name in CYCLE_PASSES}
 
 
 def _rebuild_cycle(build_db, target, extra_vars):
-    """``dbt run -s kpi_sales_cycle`` on ``build_db`` with ``extra_vars``; (mart, compiled SQL)."""
+    """``dbt run`` of kpi_sales_cycle and its nine statistics models on ``build_db`` with ``extra_vars``;
+    (mart, {model: compiled SQL})."""
     import json
     import os
     import subprocess
@@ -397,14 +405,14 @@ def _rebuild_cycle(build_db, target, extra_vars):
         settings = load_settings(build_db=build_db, as_of=AS_OF)
     dbt = Path(sys.executable).with_name("dbt")
     out = subprocess.run(
-        [str(dbt), "run", "--select", "kpi_sales_cycle",
+        [str(dbt), "run", "--select", "path:models/intermediate/sales_cycle", "kpi_sales_cycle",
          "--vars", json.dumps({**settings.dbt_cli_vars(), **extra_vars}),
          "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
          "--target-path", str(target), "--log-path", str(target)],
         cwd=DBT_PROJECT_DIR, env={**os.environ, **dbt_env(settings)}, capture_output=True, text=True, timeout=600,
     )
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
-    return query(build_db, "select * from marts.kpi_sales_cycle"), (target / COMPILED_CYCLE).read_text()
+    return query(build_db, "select * from marts.kpi_sales_cycle"), _compiled_passes(target)
 
 
 @pytest.fixture(scope="module")
@@ -413,7 +421,7 @@ def cycle_by_method(marts):
 
     At this size DuckDB's 'auto' takes quantile aggregates (macros/quantiles.sql); with
     quantile_bytes_per_value so large that no value fits in memory, 'auto' must rank.
-    Returns {method: (mart, compiled SQL)}."""
+    Returns {method: (mart, {statistics model: compiled SQL})}."""
     from salespulse.environ import temporary_environ
     from salespulse.project import run_target_dir
     from salespulse.settings import load_settings
@@ -421,7 +429,7 @@ def cycle_by_method(marts):
     build_db = marts["build_db"]
     with temporary_environ({"SALESPULSE_FISCAL_YEAR_START_MONTH": "4", "SALESPULSE_KPI__FUNNEL_MATURITY_DAYS": "30"}):
         settings = load_settings(build_db=build_db, as_of=AS_OF)
-    out = {"aggregate": (marts["kpi_sales_cycle"], (run_target_dir(settings) / COMPILED_CYCLE).read_text())}
+    out = {"aggregate": (marts["kpi_sales_cycle"], _compiled_passes(run_target_dir(settings)))}
     out["rank"] = _rebuild_cycle(build_db, build_db.parent / "dbt-rank", {"quantile_bytes_per_value": 10**15})
     return out
 
@@ -436,11 +444,13 @@ def _same_mart(a, b):
 
 
 def test_every_quantile_method_gives_the_hand_worked_quantiles(cycle_by_method):
-    sql = {method: compiled for method, (_, compiled) in cycle_by_method.items()}
-    # the refresh took aggregates; the rebuild without memory for them ranks, by the group key's hash
-    assert "quantile_cont(" in sql["aggregate"] and "row_number()" not in sql["aggregate"]
-    assert "row_number() over (partition by group_hash order by valid_days)" in sql["rank"]
-    assert "quantile_cont(" not in sql["rank"]
+    # the refresh took aggregates in each of the nine statistics models; the rebuild without memory
+    # for them ranks, by the group key's hash
+    for name in CYCLE_PASSES:
+        agg, rank = cycle_by_method["aggregate"][1][name], cycle_by_method["rank"][1][name]
+        assert "quantile_cont(" in agg and "row_number()" not in agg, name
+        assert "row_number() over (partition by group_hash order by valid_days)" in rank, name
+        assert "quantile_cont(" not in rank, name
     for mart, _ in cycle_by_method.values():
         jan = _row(mart, "month", "2024-01-01")
         assert jan["response_time_median_days"] == pytest.approx(0.5625)
@@ -499,7 +509,7 @@ def test_both_quantile_methods_equal_numpy_on_many_values_with_ties_and_zeros(ma
     finally:
         con.close()
     mart, compiled = _rebuild_cycle(build_db, tmp_path / "dbt", {"quantile_method": method})
-    assert ("quantile_cont(" in compiled) == (method == "aggregate")
+    assert all(("quantile_cont(" in sql) == (method == "aggregate") for sql in compiled.values())
 
     valid = frame[~frame["is_invalid"]].copy()
     month = valid["end_on"].dt.to_period("M").dt.start_time

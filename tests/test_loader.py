@@ -94,6 +94,10 @@ def _orders_with(tmp_path, bad: dict, *, extra_tables=None):
         ({"amount": "-5"}, "amount", "negative amount -5"),
         ({"signed_at": "31/01/2024 10:00"}, "signed_at", "cannot read '31/01/2024 10:00' as TIMESTAMPTZ"),
         ({"order_id": None}, "order_id", "missing key"),
+        # blank = only what trim() removes: spaces, and non-ASCII spaces (NBSP, ideographic space)
+        ({"order_id": "   "}, "order_id", "missing key"),
+        ({"order_id": "\u00a0\u3000 "}, "order_id", "missing key"),
+        ({"rep_id": "\u3000"}, "rep_id", "missing required value"),
         ({"status": "shipped"}, "status", "'shipped' is not one of: active, cancelled, refunded"),
         ({"signed_at": "2031-01-01T00:00:00Z"}, "signed_at", "timestamp 2031-01-01T00:00:00Z is in the future"),
         ({"currency": "GBP"}, "currency", "no fx rate for GBP on or before 2024-02-01"),

@@ -16,25 +16,33 @@
     The orchestrator runs a full refresh whenever the cutoff moves back or the model code, the
     macros or the vars changed (orchestration/salespulse/incremental.py). -#}
 
-{#- Config of an incremental fact: delete+insert on the key; a plain table on engines without
-    delete+insert on their default file format (Spark on Parquet). -#}
+{#- Config of an incremental fact: the base models' (incremental_base_config), plus the post-hook
+    that removes the tombstones (Spark builds a plain table: no tombstones, no hook). -#}
 {% macro incremental_fact_config(key_columns) -%}
-    {{ config(
-        materialized=('table' if target.type == 'spark' else 'incremental'),
-        incremental_strategy='delete+insert',
-        unique_key=key_columns,
-        on_schema_change='fail',
-        post_hook=([] if target.type == 'spark' else ["delete from {{ this }} where _cutoff is null"]),
-    ) }}
+    {{ salespulse.incremental_base_config(key_columns) }}
+    {%- if target.type != 'spark' %}
+    {{ config(post_hook=["delete from {{ this }} where _cutoff is null"]) }}
+    {%- endif %}
 {%- endmacro %}
 
-{#- The cutoff this fact was last built for (the newest `_cutoff` of its rows); the earliest
-    timestamp when it is empty, so that every row is a candidate. -#}
+{#- The first CTE of a fact's incremental build (`with {{ previous_build() }} ...`): the cutoff the
+    fact was last built for, the newest `_cutoff` of its rows, or the earliest timestamp when it is
+    empty, so that every row is a candidate. Computed once; previous_build_cutoff() reads it. -#}
+{% macro previous_build() -%}
+previous_build as (
+
+    select
+        coalesce(
+            max(_cutoff),
+            cast('0001-01-01 00:00:00+00' as {{ salespulse.type_timestamptz() }})
+        ) as cutoff
+    from {{ this }}
+
+),
+{%- endmacro %}
+
 {% macro previous_build_cutoff() -%}
-    coalesce(
-        (select max(_cutoff) from {{ this }}),
-        cast('0001-01-01 00:00:00+00' as {{ salespulse.type_timestamptz() }})
-    )
+    (select cutoff from previous_build)
 {%- endmacro %}
 
 {#- True for an upstream row (its `_cutoff` column) written since this fact's previous build: a

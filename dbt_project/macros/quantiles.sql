@@ -3,7 +3,9 @@
 
     - 'aggregate': quantile aggregates, one pass. Fast, but every value of every group is held in
       memory until the groups are complete: about 24 bytes per value on DuckDB, where a hash
-      aggregate cannot spill such state (3 GB are too little at 10 million orders).
+      aggregate cannot spill such state. kpi_sales_cycle therefore takes one grain and slice per
+      model (macros/sales_cycle.sql): at 10 million orders one such copy fits in 1 GB, all nine
+      in one statement did not fit under the 2 GB cap.
     - 'rank': ranks from a window sort, which spills to disk. Several times slower where the values
       fit. On DuckDB the sort is partitioned by a 64-bit hash of the group key (group_hash_key),
       so it sorts 16 bytes a value instead of five strings and a double, and the values at the

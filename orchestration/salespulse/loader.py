@@ -381,6 +381,14 @@ def _check_columns(path: Path, table: RawTable, cols: list[str], warnings: list[
 
 
 # --------------------------------------------------------------------------- row-level rules
+def _blank(c: str) -> str:
+    """SQL: text column ``c`` holds only whitespace (``trim(c) = ''``), in a form whose first part
+    DuckDB tests against each row group's min/max: every character ``trim`` removes is a space
+    (U+0020) or not ASCII, so a blank value sorts below ``'!'`` or at ``chr(128)`` and above. A key
+    column of ids skips every row group; ``trim`` over all of 48.8 million activity ids took 3 s."""
+    return f"(({c} < '!' or {c} >= chr(128)) and trim({c}) = '')"
+
+
 def _violation_queries(
     con: duckdb.DuckDBPyConnection, table: RawTable, opts: LoadOptions, typed: frozenset[str] = frozenset()
 ) -> list[str]:
@@ -399,7 +407,7 @@ def _violation_queries(
             )
         if col not in table.nullable:
             kind = "missing key" if col in table.primary_key else "missing required value"
-            blank = "" if col in typed else f" or trim({c}) = ''"
+            blank = "" if col in typed else f" or {_blank(c)}"
             q.append(f"select rowid, '{col}', '{kind}' from _landing where {c} is null{blank}")
         if col in table.accepted_values:
             allowed = ", ".join(sql_str(v) for v in table.accepted_values[col])

@@ -7,6 +7,8 @@
 with
 {%- if is_incremental() %}
 
+{{ previous_build() }}
+
 -- orders rewritten since the previous build of this model
 changed_orders as (
 

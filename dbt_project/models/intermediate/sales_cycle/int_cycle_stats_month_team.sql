@@ -1,0 +1,2 @@
+{#- kpi_sales_cycle's statistics by month and team (macros/sales_cycle.sql) -#}
+{{ sales_cycle_stats('month', 'team') }}
