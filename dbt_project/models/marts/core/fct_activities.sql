@@ -6,8 +6,6 @@
 with
 {%- if is_incremental() %}
 
-{{ previous_build() }}
-
 -- activities rewritten or newly visible since the previous build, and those of reps whose team changed
 changed_keys as (
 

@@ -7,8 +7,6 @@
 with
 {%- if is_incremental() %}
 
-{{ previous_build() }}
-
 -- orders rewritten since the previous build of this model
 changed_orders as (
 

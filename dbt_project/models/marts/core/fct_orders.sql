@@ -29,8 +29,6 @@ deliveries as (
 ),
 {%- if is_incremental() %}
 
-{{ previous_build() }}
-
 -- orders rewritten (new, corrected, deleted) or signed since the previous build, and stored
 -- rows whose team, customer attributes, exchange rate or latest delivery changed
 changed_orders as (
